@@ -1,0 +1,1 @@
+"""The LostPet desktop application (PySide6)."""

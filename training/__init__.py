@@ -1,0 +1,1 @@
+"""Training scripts: self-supervised backbone refresh and the identity re-ID head."""
