@@ -58,3 +58,16 @@ def resources_dir() -> Path:
     if bundle:
         return Path(bundle) / "resources"
     return Path(__file__).resolve().parent.parent / "resources"
+
+
+BUNDLED_WEIGHTS = Path("models") / "dinov2_vits14.safetensors"
+
+
+def bundled_weights_path() -> Path | None:
+    """The DINOv2 weights shipped inside the installed app (``resources/models/``), if any.
+
+    Present only in a bundle built where the weights were available (see ``build.spec``); a
+    checkout returns ``None`` unless someone put the file there by hand.
+    """
+    path = resources_dir() / BUNDLED_WEIGHTS
+    return path if path.is_file() else None
