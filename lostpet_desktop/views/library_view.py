@@ -1,0 +1,466 @@
+"""Library: every registered dog, searchable by tag and name, with an editor for the selected one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reid_engine.models import Dog, DogDetails, DogStatus, Photo
+
+from ..models import CardDelegate, DogListModel, PhotoListModel
+from ..state import AppState
+from ..thumbnails import read_image
+from ..workers import Job, describe_error
+from .widgets import PHOTO_FILTER, ImagePane, MessageBanner, make_grid, make_photo_strip, split_dropped
+
+PAGE_SIZE = 200
+_UNKNOWN_DATE = QDate(1900, 1, 1)
+
+
+def ask(parent: QWidget, title: str, text: str, informative: str, yes: str) -> bool:
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setInformativeText(informative)
+    ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is ok
+
+
+class DogEditor(QWidget):
+    """The selected dog: its photos and details, with save, status change, photo add/remove, delete."""
+
+    changed = Signal(object)  # the updated Dog
+    deleted = Signal(int)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.dog: Dog | None = None
+        self._shown_photo: Photo | None = None
+        # Replaced in tests (modal boxes cannot be clicked offscreen).
+        self.confirm: Callable[[str, str, str, str], bool] = lambda *a: ask(self, *a)
+        self.setAcceptDrops(True)
+
+        self.title = QLabel()
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.photo = ImagePane("No photo")
+        self.photo.setMinimumHeight(220)
+        self.photos_model = PhotoListModel(state.thumbnails, state.photo_file, 72, self)
+        self.photos_strip = make_photo_strip(self.photos_model, 72)
+        self.photos_strip.clicked.connect(lambda idx: self._show_photo(self.photos_model.item(idx.row())))
+        self.add_photos_button = QPushButton("Add photos…")
+        self.add_photos_button.setToolTip("Add more photos of this dog (you can also drop them here)")
+        self.add_photos_button.clicked.connect(self.pick_photos)
+        self.remove_photo_button = QPushButton("Remove photo")
+        self.remove_photo_button.setToolTip("Remove the photo shown above from this dog")
+        self.remove_photo_button.clicked.connect(self.remove_shown_photo)
+        photo_buttons = QHBoxLayout()
+        photo_buttons.addWidget(self.add_photos_button)
+        photo_buttons.addWidget(self.remove_photo_button)
+        photo_buttons.addStretch(1)
+
+        self.tag = QLineEdit()
+        self.name = QLineEdit()
+        self.status = QComboBox()
+        for status in DogStatus:
+            self.status.addItem(status.label, status)
+        self.date = QDateEdit()
+        self.date.setCalendarPopup(True)
+        self.date.setMinimumDate(_UNKNOWN_DATE)
+        self.date.setSpecialValueText("Unknown")
+        self.location = QLineEdit()
+        self.notes = QPlainTextEdit()
+        self.notes.setTabChangesFocus(True)
+        self.notes.setMaximumHeight(90)
+        form = QFormLayout()
+        form.addRow("Tag:", self.tag)
+        form.addRow("Name:", self.name)
+        form.addRow("Status:", self.status)
+        form.addRow("Date:", self.date)
+        form.addRow("Place:", self.location)
+        form.addRow("Notes:", self.notes)
+
+        self.banner = MessageBanner()
+        self.save_button = QPushButton("Save changes")
+        self.save_button.clicked.connect(self.save)
+        self.reunited_button = QPushButton("Mark as reunited")
+        self.reunited_button.setToolTip("The dog went home: set its status to Reunited and save")
+        self.reunited_button.clicked.connect(self.mark_reunited)
+        self.delete_button = QPushButton("Delete dog…")
+        self.delete_button.setToolTip("Remove this dog and all its photos from the registry (Delete)")
+        self.delete_button.clicked.connect(self.delete)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.delete_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.reunited_button)
+        buttons.addWidget(self.save_button)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(8, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.photo, 1)
+        layout.addWidget(self.photos_strip)
+        layout.addLayout(photo_buttons)
+        layout.addLayout(form)
+        layout.addWidget(self.banner)
+        layout.addLayout(buttons)
+        self._empty = QLabel("Select a dog to see and edit its record.")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._stack = QStackedLayout(self)
+        self._stack.addWidget(self._empty)
+        self._stack.addWidget(body)
+
+    # -- showing
+    def show_dog(self, dog: Dog | None) -> None:
+        keep_banner = self.dog is not None and dog is not None and dog.id == self.dog.id
+        self.dog = dog
+        if not keep_banner:
+            self.banner.hide()
+        if dog is None:
+            self._stack.setCurrentIndex(0)
+            return
+        self._stack.setCurrentIndex(1)
+        self.title.setText(dog.display_name)
+        self.tag.setText(dog.tag)
+        self.name.setText(dog.name or "")
+        self.status.setCurrentIndex(max(0, self.status.findData(dog.status)))
+        self.date.setDate(QDate(dog.date.year, dog.date.month, dog.date.day) if dog.date else _UNKNOWN_DATE)
+        self.location.setText(dog.location or "")
+        self.notes.setPlainText(dog.notes or "")
+        self.photos_model.set_items(dog.photos)
+        self.remove_photo_button.setEnabled(bool(dog.photos))
+        self.reunited_button.setEnabled(dog.status is not DogStatus.REUNITED)
+        self._show_photo(dog.cover)
+
+    def _show_photo(self, photo: Photo | None) -> None:
+        self._shown_photo = photo if isinstance(photo, Photo) else None
+        if self._shown_photo is None:
+            self.photo.set_pixmap(None)
+            return
+        row = next((i for i, p in enumerate(self.photos_model.items()) if p.id == photo.id), -1)
+        if row >= 0:
+            self.photos_strip.setCurrentIndex(self.photos_model.index(row))
+        self.photo.set_pixmap(None)
+        self.photo.set_placeholder("Loading…")
+        job = Job(read_image, str(self.state.photo_file(photo)), round(640 * self.devicePixelRatioF()),
+                  name="Loading photo")
+        wanted = photo
+
+        def done(image) -> None:
+            if self._shown_photo is wanted and not image.isNull():
+                self.photo.set_pixmap(QPixmap.fromImage(image))
+
+        job.signals.result.connect(done)
+        self.state.thumbnails.submit(job)
+
+    # -- editing
+    def details(self) -> DogDetails:
+        date = self.date.date()
+        return DogDetails(
+            tag=self.tag.text().strip() or None,
+            name=self.name.text().strip(),
+            status=self.status.currentData(),
+            date=None if date == _UNKNOWN_DATE else date.toPython(),
+            location=self.location.text().strip(),
+            notes=self.notes.toPlainText().strip(),
+        )
+
+    def save(self, *, message: str = "Changes saved.") -> None:
+        if self.dog is None:
+            return
+        dog_id, details = self.dog.id, self.details()
+        self.state.run(lambda reg: reg.edit(dog_id, details), name="Saving changes",
+                       on_result=lambda dog: self._updated(dog, message), on_error=self._failed)
+
+    def mark_reunited(self) -> None:
+        self.status.setCurrentIndex(self.status.findData(DogStatus.REUNITED))
+        self.save(message="Marked as reunited. Good news!")
+
+    def pick_photos(self) -> None:
+        if self.dog is None:
+            return
+        files, _ = QFileDialog.getOpenFileNames(self, f"Add photos of {self.dog.display_name}",
+                                                self.state.last_folder("register"), PHOTO_FILTER)
+        if files:
+            self.add_photos([Path(f) for f in files])
+
+    def add_photos(self, paths: list[Path]) -> None:
+        if self.dog is None:
+            return
+        photos, _folders, rejected = split_dropped(paths)
+        if rejected and not photos:
+            self.banner.error(f"{rejected[0][0].name} is not a photo LostPet can read.")
+            return
+        self.state.set_last_folder(photos[0], "register")
+        dog_id, before = self.dog.id, len(self.dog.photos)
+        self.state.run(lambda reg: reg.add_photos(dog_id, photos), name="Adding photos", needs_model=True,
+                       on_result=lambda dog: self._updated(
+                           dog, f"Added {len(dog.photos) - before} photo(s)." if len(dog.photos) > before
+                           else "These photos were already stored for this dog."),
+                       on_error=self._failed)
+
+    def remove_shown_photo(self) -> None:
+        if self.dog is None or self._shown_photo is None:
+            return
+        if len(self.dog.photos) <= 1:
+            self.banner.warning("This is the dog's only photo. Add another photo first, or delete the dog.")
+            return
+        if not self.confirm("Remove photo", f"Remove this photo from {self.dog.display_name}?",
+                            "The stored copy is deleted; your original file is not touched.", "Remove photo"):
+            return
+        photo_id = self._shown_photo.id
+        self.state.run(lambda reg: reg.remove_photo(photo_id), name="Removing a photo",
+                       on_result=lambda dog: self._updated(dog, "Photo removed."), on_error=self._failed)
+
+    def delete(self) -> None:
+        if self.dog is None:
+            return
+        dog = self.dog
+        if not self.confirm("Delete dog", f"Delete {dog.display_name} and its {len(dog.photos)} photo(s)?",
+                            "This cannot be undone. Your original photo files are not touched.", "Delete dog"):
+            return
+        self.state.run(lambda reg: reg.remove_dog(dog.id), name="Deleting a dog",
+                       on_result=lambda _none: self._deleted(dog.id), on_error=self._failed)
+
+    def _updated(self, dog: Dog, message: str) -> None:
+        self.show_dog(dog)
+        self.banner.success(message)
+        self.changed.emit(dog)
+        self.state.notify_changed()
+
+    def _deleted(self, dog_id: int) -> None:
+        self.show_dog(None)
+        self.deleted.emit(dog_id)
+        self.state.notify_changed()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.banner.error(describe_error(exc))
+
+    # -- dropping photos onto the record adds them
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.dog is not None and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_photos(paths)
+
+
+class LibraryView(QWidget):
+    """All dogs, newest first, in pages; text and status filters; the editor on the right.
+
+    Signals:
+        loaded(int): a (re)load finished with this many dogs shown (tests wait on it).
+        import_requested(): the "Import folder…" button.
+    """
+
+    loaded = Signal(int)
+    import_requested = Signal()
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self._load_token = 0
+        self._select_after_load: int | None = None
+        self._dirty = True
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Find by tag, name, place or notes…")
+        self.search.setClearButtonEnabled(True)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.reload)
+        self.search.textChanged.connect(lambda _t: self._debounce.start())
+        self.status_filter = QComboBox()
+        self.status_filter.addItem("All statuses", None)
+        for status in DogStatus:
+            self.status_filter.addItem(status.label, status)
+        self.status_filter.currentIndexChanged.connect(self.reload)
+        self.count_label = QLabel()
+        import_button = QPushButton("Import folder…")
+        import_button.setToolTip("Register many photos at once from a folder (Ctrl+I)")
+        import_button.clicked.connect(self.import_requested)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 2)
+        top.addWidget(self.status_filter)
+        top.addWidget(self.count_label, 1)
+        top.addWidget(import_button)
+
+        self.banner = MessageBanner()
+        self.model = DogListModel(state.thumbnails, state.photo_file, 140, self)
+        self.model.more_wanted.connect(self._load_more)
+        self.grid = make_grid(self.model, CardDelegate(140, show_score=False))
+        self.grid.setMinimumWidth(3 * (140 + 16) + 40)
+        self.grid.selectionModel().currentChanged.connect(self._dog_selected)
+        self.empty_label = QLabel()
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.hide()
+
+        self.editor = DogEditor(state)
+        self.editor.changed.connect(self.model.replace_dog)
+        self.editor.deleted.connect(self._dog_deleted)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.banner)
+        left_layout.addWidget(self.empty_label)
+        left_layout.addWidget(self.grid, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.editor)
+        splitter.setStretchFactor(0, 6)
+        splitter.setStretchFactor(1, 4)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(splitter)
+
+        state.registry_opened.connect(self.reload)
+        state.registry_changed.connect(self._registry_changed)
+
+    # -- loading
+    def _query(self) -> tuple[str | None, list[DogStatus] | None]:
+        text = self.search.text().strip() or None
+        status = self.status_filter.currentData()
+        return text, ([status] if status is not None else None)
+
+    def reload(self) -> None:
+        """Load the first page for the current filters (engine worker)."""
+        self._debounce.stop()
+        self._load_token += 1
+        token = self._load_token
+        text, statuses = self._query()
+        self.state.run(lambda reg: (reg.list_dogs(text=text, statuses=statuses, limit=PAGE_SIZE),
+                                    reg.counts()),
+                       name="Listing dogs",
+                       on_result=lambda out: self._loaded(out, token, append=False),
+                       on_error=lambda exc: self._load_failed(exc, token))
+
+    def _load_more(self, offset: int) -> None:
+        token = self._load_token
+        text, statuses = self._query()
+        self.state.run(lambda reg: (reg.list_dogs(text=text, statuses=statuses, limit=PAGE_SIZE, offset=offset),
+                                    None),
+                       name="Listing dogs",
+                       on_result=lambda out: self._loaded(out, token, append=True),
+                       on_error=lambda exc: self._load_failed(exc, token))
+
+    def _loaded(self, out, token: int, *, append: bool) -> None:
+        if token != self._load_token:
+            return
+        dogs, counts = out
+        has_more = len(dogs) == PAGE_SIZE
+        if append:
+            self.model.append_dogs(dogs, has_more=has_more)
+        else:
+            current = self.editor.dog.id if self.editor.dog else None
+            self.model.set_dogs(dogs, has_more=has_more)
+            wanted = self._select_after_load or current
+            self._select_after_load = None
+            row = self.model.row_of(wanted) if wanted is not None else -1
+            if row >= 0:
+                self.grid.setCurrentIndex(self.model.index(row))
+            elif wanted is not None and wanted != current:
+                self._fetch_and_show(wanted)
+        if counts is not None:
+            self._counts = counts
+        total = getattr(self, "_counts", {}).get("dogs")
+        shown = self.model.rowCount()
+        filtered = self._query() != (None, None)
+        if total is None:
+            self.count_label.setText(f"{shown} dogs")
+        elif filtered:
+            self.count_label.setText(f"{shown}{'+' if self.model.has_more else ''} of {total} dogs match")
+        else:
+            self.count_label.setText(f"{total} dog{'s' if total != 1 else ''}")
+        self.empty_label.setVisible(shown == 0)
+        self.grid.setVisible(shown > 0)
+        if shown == 0:
+            self.empty_label.setText("No dog matches this search." if filtered else
+                                     "No dogs registered yet. Register one, or import a folder of photos.")
+        self._dirty = False
+        self.loaded.emit(shown)
+
+    def _load_failed(self, exc: BaseException, token: int) -> None:
+        if token == self._load_token:
+            self.banner.error(describe_error(exc))
+            self.loaded.emit(self.model.rowCount())
+
+    # -- selection and records
+    def _dog_selected(self, current, _previous) -> None:
+        self.editor.show_dog(self.model.dog(current.row()) if current.isValid() else None)
+
+    def open_dog(self, dog_id: int) -> None:
+        """Show one dog's record (from the compare view or a registration)."""
+        row = self.model.row_of(dog_id)
+        if row >= 0:
+            self.grid.setCurrentIndex(self.model.index(row))
+            self.grid.scrollTo(self.model.index(row))
+            return
+        self._select_after_load = dog_id
+        if self.search.text() or self.status_filter.currentIndex():
+            self.search.blockSignals(True)
+            self.search.clear()
+            self.search.blockSignals(False)
+            self.status_filter.blockSignals(True)
+            self.status_filter.setCurrentIndex(0)
+            self.status_filter.blockSignals(False)
+        self.reload()
+
+    def _fetch_and_show(self, dog_id: int) -> None:
+        self.state.run(lambda reg: reg.get_dog(dog_id), name="Opening a record",
+                       on_result=self.editor.show_dog,
+                       on_error=lambda exc: self.banner.error(describe_error(exc)))
+
+    def delete_selected(self) -> None:
+        self.editor.delete()
+
+    def _dog_deleted(self, dog_id: int) -> None:
+        self.model.remove_dog(dog_id)
+
+    def _registry_changed(self) -> None:
+        if self.isVisible():
+            self.reload()
+        else:
+            self._dirty = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        ratio = self.devicePixelRatioF()
+        self.model.pixel_ratio = ratio
+        if self._dirty:
+            self.reload()

@@ -1,0 +1,402 @@
+"""Search: drop, paste or pick photos of a dog and see the registered dogs that look like it.
+
+Left: the drop area, the query photos, the filters and the ranked results grid. Right: the
+:class:`~lostpet_desktop.views.compare_view.CompareView` of the selected match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reid_engine.errors import ImageLoadError, ReidError
+from reid_engine.models import DogStatus, Match, SearchFilters
+
+from ..models import CardDelegate, MatchListModel, PhotoListModel
+from ..state import AppState, QuerySource
+from ..workers import Job, describe_error
+from .compare_view import CompareView
+from .widgets import (
+    MessageBanner,
+    PhotoDropArea,
+    make_grid,
+    make_photo_strip,
+    pasted_source,
+    rejected_message,
+    split_dropped,
+)
+
+RESULTS_K = 24
+
+
+@dataclass
+class SearchOutcome:
+    """What a search job hands back to the UI thread."""
+
+    matches: list[Match]
+    used: list[QuerySource]
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (photo name, reason)
+    seconds: float = 0.0
+
+
+def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilters | None) -> SearchOutcome:
+    """Engine thread: search with every readable query photo; unreadable ones are reported, not fatal."""
+    start = time.perf_counter()
+    remaining = list(sources)
+    failed: list[tuple[str, str]] = []
+    while remaining:
+        inputs, keep = [], []
+        for source in remaining:
+            try:
+                inputs.append(source.engine_input())
+                keep.append(source)
+            except ImageLoadError as exc:  # a pasted image that does not decode
+                failed.append((source.name, exc.reason))
+        remaining = keep
+        if not remaining:
+            break
+        try:
+            matches = reg.search(inputs, k=k, filters=filters)
+        except ImageLoadError as exc:
+            bad = next((s for s in remaining if s.path is not None and Path(s.path) == Path(exc.path)), None)
+            if bad is None:
+                bad = next((s for s in remaining if s.name == Path(exc.path).name), None)
+            if bad is None:
+                raise
+            failed.append((bad.name, exc.reason))
+            remaining = [s for s in remaining if s is not bad]
+            continue
+        return SearchOutcome(matches, remaining, failed, time.perf_counter() - start)
+    if len(failed) == 1:
+        name, reason = failed[0]
+        raise ReidError(f"Cannot read photo {name}: {reason}")
+    raise ReidError("None of the photos could be read: " + "; ".join(f"{n}: {r}" for n, r in failed))
+
+
+class SearchView(QWidget):
+    """The search screen.
+
+    Signals:
+        register_requested(list): "register this query as a new dog" (the ``QuerySource`` list).
+        open_record(int): show this dog in the library.
+        folder_dropped(Path): a folder was dropped (the main window offers the batch import).
+        results_shown(float): results are on screen; seconds from the drop (benchmarks, tests).
+    """
+
+    register_requested = Signal(list)
+    open_record = Signal(int)
+    folder_dropped = Signal(Path)
+    results_shown = Signal(float)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self._query: list[QuerySource] = []
+        self._query_pixmaps: dict[int, QPixmap] = {}
+        self._paste_count = 0
+        self._job: Job | None = None
+        self._asked_at = 0.0
+        self.last_seconds: float | None = None  # drop (or filter change) to results on screen
+
+        self.drop_area = PhotoDropArea(
+            "Search by photo",
+            "Drop photos of the dog here, paste one (Ctrl+V) or choose files. "
+            "Several photos of the same dog give better results.",
+            dialog_title="Choose photos to search with",
+            start_folder=lambda: state.last_folder("search"),
+        )
+        self.drop_area.setMaximumHeight(170)
+        self.drop_area.files_given.connect(self.search_files)
+        self.drop_area.image_pasted.connect(self.search_image)
+
+        self.query_model = PhotoListModel(state.thumbnails, lambda s: getattr(s, "path", None), 56, self)
+        self.query_strip = make_photo_strip(self.query_model, 56)
+        self.query_label = QLabel()
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Forget these photos and start a new search")
+        self.clear_button.clicked.connect(self.clear)
+        self.register_button = QPushButton("Register as new dog…")
+        self.register_button.setToolTip("None of these is the dog: register these photos as a new dog")
+        self.register_button.clicked.connect(lambda: self.register_requested.emit(list(self._query)))
+        query_text = QVBoxLayout()
+        query_text.addWidget(self.query_label)
+        query_buttons = QHBoxLayout()
+        query_buttons.addWidget(self.register_button)
+        query_buttons.addWidget(self.clear_button)
+        query_buttons.addStretch(1)
+        query_text.addLayout(query_buttons)
+        self.query_row = QWidget()
+        query_row = QHBoxLayout(self.query_row)
+        query_row.setContentsMargins(0, 0, 0, 0)
+        query_row.addWidget(self.query_strip, 1)
+        query_row.addLayout(query_text)
+        self.query_row.hide()
+
+        # Filters.
+        self.status_filter = QComboBox()
+        self.status_filter.addItem("All statuses", None)
+        self.status_filter.addItem("Open cases (not reunited or adopted)",
+                                   (DogStatus.IN_SHELTER, DogStatus.LOST, DogStatus.FOUND))
+        for status in DogStatus:
+            self.status_filter.addItem(status.label, (status,))
+        self.status_filter.setToolTip("Only show dogs with this status")
+        self.status_filter.currentIndexChanged.connect(self._filters_changed)
+        self.date_check = QCheckBox("Dated from")
+        self.date_check.setToolTip("Only show dogs whose date (found, lost or intake) is in this range")
+        self.date_from = QDateEdit(QDate.currentDate().addMonths(-3))
+        self.date_to = QDateEdit(QDate.currentDate())
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setEnabled(False)
+            edit.dateChanged.connect(self._filters_changed)
+        self.date_check.toggled.connect(self._date_toggled)
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Status:"))
+        filters.addWidget(self.status_filter)
+        filters.addSpacing(12)
+        filters.addWidget(self.date_check)
+        filters.addWidget(self.date_from)
+        filters.addWidget(QLabel("to"))
+        filters.addWidget(self.date_to)
+        filters.addStretch(1)
+
+        # Text guidance hook (CLIP): hidden until the engine offers it.
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("Describe the dog (e.g. “black dog with a white chest”)")
+        self.prompt.setClearButtonEnabled(True)
+        self.prompt.returnPressed.connect(self._filters_changed)
+        self.prompt.hide()
+
+        self.banner = MessageBanner()
+        self.status_label = QLabel("Results appear here.")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setMaximumHeight(12)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(self.busy)
+
+        self.results = MatchListModel(state.thumbnails, state.band, state.photo_file, 150, self)
+        self.delegate = CardDelegate(150, show_score=True)
+        self.grid = make_grid(self.results, self.delegate)
+        self.grid.setMinimumWidth(2 * (150 + 16) + 40)
+        self.grid.selectionModel().currentChanged.connect(self._match_selected)
+        self.grid.doubleClicked.connect(lambda idx: self.open_record.emit(self.results.match(idx.row()).dog.id))
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.addWidget(self.drop_area)
+        left_layout.addWidget(self.query_row)
+        left_layout.addLayout(filters)
+        left_layout.addWidget(self.prompt)
+        left_layout.addWidget(self.banner)
+        left_layout.addLayout(status_row)
+        left_layout.addWidget(self.grid, 1)
+
+        self.compare = CompareView(state)
+        self.compare.open_record.connect(self.open_record)
+        self.compare.add_query_to_dog.connect(self.add_query_to_dog)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.compare)
+        self.splitter.setStretchFactor(0, 5)
+        self.splitter.setStretchFactor(1, 6)
+        self.splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.splitter)
+
+        state.settings_changed.connect(self._settings_changed)
+        state.registry_changed.connect(self._registry_changed)
+
+    # ------------------------------------------------------------------ giving photos
+    def search_files(self, paths: list[Path]) -> None:
+        """Search with dropped or picked files (non-photos are reported, folders offered for import)."""
+        photos, folders, rejected = split_dropped([Path(p) for p in paths])
+        if folders and not photos:
+            self.folder_dropped.emit(folders[0])
+            return
+        if photos:
+            self.state.set_last_folder(photos[0], "search")
+            self.set_query([QuerySource(name=p.name, path=p) for p in photos])
+        if rejected:
+            self.banner.error(rejected_message(rejected))
+        elif folders:
+            self.banner.info("Folders were left out; use File > Import folder to register a whole folder.")
+
+    def search_image(self, image: QImage) -> None:
+        """Search with an image pasted (or dropped) by value."""
+        self._paste_count += 1
+        source = pasted_source(image, self._paste_count)
+        self.set_query([source], {0: QPixmap.fromImage(image)})
+
+    def paste(self) -> bool:
+        return self.drop_area.paste()
+
+    def set_query(self, sources: list[QuerySource], pixmaps: dict[int, QPixmap] | None = None) -> None:
+        """Make ``sources`` the query and search."""
+        self._query = list(sources)
+        self._query_pixmaps = dict(pixmaps or {})
+        self.query_model.set_items(self._query, self._query_pixmaps)
+        n = len(self._query)
+        self.query_label.setText(f"Searching with {n} photo{'s' if n != 1 else ''}")
+        self.query_row.setVisible(bool(self._query))
+        self.banner.hide()
+        self.compare.clear()
+        self.run_search()
+
+    def query(self) -> list[QuerySource]:
+        return list(self._query)
+
+    def clear(self) -> None:
+        self._query = []
+        self._query_pixmaps = {}
+        self.query_model.set_items([])
+        self.query_row.hide()
+        self.results.clear()
+        self.compare.clear()
+        self.banner.hide()
+        self.status_label.setText("Results appear here.")
+
+    # ------------------------------------------------------------------ searching
+    def filters(self) -> SearchFilters | None:
+        statuses = self.status_filter.currentData()
+        date_from = date_to = None
+        if self.date_check.isChecked():
+            date_from = self.date_from.date().toPython()
+            date_to = self.date_to.date().toPython()
+            if date_from > date_to:
+                date_from, date_to = date_to, date_from
+        if statuses is None and date_from is None:
+            return None
+        return SearchFilters(statuses=tuple(statuses) if statuses else None, date_from=date_from, date_to=date_to)
+
+    def run_search(self) -> None:
+        if not self._query:
+            return
+        if self._job is not None:
+            self._job.cancel()  # its result will be ignored
+        self._asked_at = time.perf_counter()
+        self.busy.show()
+        waiting = self.state.model_state.value == "loading"
+        self.status_label.setText("Waiting for the model to finish loading…" if waiting else "Searching…")
+        sources, filters = list(self._query), self.filters()
+        job = self.state.run(search_photos, sources, RESULTS_K, filters, name="Searching", needs_model=True,
+                             on_result=lambda out: self._results(out, job),
+                             on_error=lambda exc: self._failed(exc, job),
+                             on_finished=lambda: self._finished(job))
+        job.signals.started.connect(lambda: self.status_label.setText("Searching…"))
+        self._job = job
+
+    def _results(self, outcome: SearchOutcome, job: Job) -> None:
+        if job is not self._job:
+            return
+        self.results.set_matches(outcome.matches)
+        if outcome.failed:
+            names = "; ".join(f"{n}: {r}" for n, r in outcome.failed)
+            self.banner.warning(f"Some photos could not be read and were left out. {names}")
+        n = len(outcome.matches)
+        if n == 0:
+            self.status_label.setText("No registered dog matches these filters." if self.filters()
+                                      else "The registry has no dogs yet. Register some first.")
+        else:
+            likely = sum(1 for m in outcome.matches if self.state.band(m.score) == "likely")
+            what = f"{likely} likely the same dog" if likely else "none likely the same dog"
+            self.status_label.setText(f"{n} dogs, best first ({what}). Click one to compare.")
+            self.grid.setCurrentIndex(self.results.index(0))
+        self.grid.scrollToTop()
+        self.grid.viewport().repaint()  # the figure below is "results on screen"
+        self.last_seconds = time.perf_counter() - self._asked_at
+        self.results_shown.emit(self.last_seconds)
+
+    def _failed(self, exc: BaseException, job: Job) -> None:
+        if job is not self._job:
+            return
+        self.results.clear()
+        self.status_label.setText("No results.")
+        self.banner.error(describe_error(exc))
+
+    def _finished(self, job: Job) -> None:
+        if job is self._job:
+            self.busy.hide()
+            self._job = None
+
+    def _match_selected(self, current, _previous) -> None:
+        if not current.isValid():
+            return
+        match = self.results.match(current.row())
+        used = self._query
+        index = match.query_index if 0 <= match.query_index < len(used) else 0
+        query = used[index] if used else None
+        self.compare.show_match(match, query, self._query_pixmaps.get(index))
+
+    # ------------------------------------------------------------------ actions from the compare view
+    def add_query_to_dog(self, match: Match) -> None:
+        """Register the query photos as new photos of ``match``'s dog."""
+        sources = list(self._query)
+        if not sources:
+            return
+        dog = match.dog
+
+        def add(reg):
+            return reg.add_photos(dog.id, [s.engine_input() for s in sources])
+
+        def done(updated) -> None:
+            added = len(updated.photos) - len(dog.photos)
+            if added > 0:
+                self.banner.success(f"Added {added} photo{'s' if added != 1 else ''} to {updated.display_name}.")
+            else:
+                self.banner.info(f"{updated.display_name} already has {'this photo' if len(sources) == 1 else 'these photos'}.")
+            self.state.notify_changed()
+
+        self.state.run(add, name="Adding photos", needs_model=True, on_result=done,
+                       on_error=lambda exc: self.banner.error(describe_error(exc)))
+
+    # ------------------------------------------------------------------ reacting
+    def _filters_changed(self, *_args) -> None:
+        if self._query:
+            self.run_search()
+
+    def _date_toggled(self, on: bool) -> None:
+        self.date_from.setEnabled(on)
+        self.date_to.setEnabled(on)
+        self._filters_changed()
+
+    def _settings_changed(self) -> None:
+        self.results.thresholds_changed()
+        current = self.compare.current_match()
+        if current is not None:
+            with QSignalBlocker(self.grid):
+                self._match_selected(self.grid.currentIndex(), None)
+
+    def _registry_changed(self) -> None:
+        if self._query and self.isVisible():
+            self.run_search()
+
+    def set_filter_date_range(self, start: dt.date, end: dt.date) -> None:
+        self.date_from.setDate(QDate(start.year, start.month, start.day))
+        self.date_to.setDate(QDate(end.year, end.month, end.day))
+        self.date_check.setChecked(True)

