@@ -220,9 +220,9 @@ class AppState(QObject):
         self.engine.cancel_all()
         self.thumbnails.shutdown(timeout_s)
         self.background.shutdown(timeout_s)
-        # The engine thread finishes its current step (cancelled), then closes the registry.
+        # Cancelled jobs stop at their next step; then the registry is closed (index saved, lock released).
         self.engine.submit(Job(self._close_registry, name="Closing the registry"))
-        self.engine.shutdown(timeout_s)
+        self.engine.wait_idle(timeout_s)
 
     @property
     def closing(self) -> bool:

@@ -221,8 +221,12 @@ class SerialWorker(QObject):
             job.cancel()
 
     def shutdown(self, timeout_s: float = 30.0) -> bool:
-        """Cancel everything and wait for the thread to go idle (closing the window)."""
+        """Cancel everything and wait for the thread to go idle."""
         return _shutdown(self._pool, self._queued, timeout_s)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Wait (without cancelling) until every queued job has run."""
+        return self._pool.waitForDone(int(timeout_s * 1000))
 
 
 class BackgroundPool(QObject):

@@ -1,0 +1,84 @@
+"""The application shell: light import, options, shortcuts, remembered geometry, settings, about."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import WAIT_MS
+from PySide6.QtCore import QByteArray
+from PySide6.QtWidgets import QDialogButtonBox
+
+from lostpet_desktop.app import parse_args
+
+
+def test_importing_the_app_loads_no_heavy_modules():
+    code = ("import sys, lostpet_desktop.app, lostpet_desktop.main_window; "
+            "heavy = [m for m in ('torch', 'timm', 'faiss') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_options():
+    args = parse_args(["--data-dir", "/tmp/x", "--weights", "w.safetensors"])
+    assert (args.data_dir, args.weights) == ("/tmp/x", "w.safetensors")
+
+
+def test_status_bar_shows_model_device_and_size(lostpet_window):
+    window = lostpet_window
+    assert window.model_label.text().startswith("Model: random-tiny-seed0")
+    assert window.device_label.text() == "Device: CPU"
+    assert window.registry_label.text() == "0 dogs · 0 photos"
+
+
+def test_shortcuts_switch_views(lostpet_window, qtbot):
+    window = lostpet_window
+    keys = {a.text(): [k.toString() for k in a.shortcuts()] for a in window.findChildren(type(window.act_open))}
+    assert "Ctrl+O" in keys["&Search by photo…"]
+    assert "Ctrl+Q" in keys["&Quit"]
+    assert "Ctrl+I" in keys["&Import folder…"]
+    assert "Ctrl+," in keys["&Settings…"]
+    assert "Del" in keys["&Delete dog…"]
+    window.act_find.trigger()
+    assert window.tabs.currentIndex() == 2
+    window.act_tabs[1].trigger()
+    assert window.tabs.currentIndex() == 1
+
+
+def test_window_geometry_is_remembered(make_window, qtbot):
+    window = make_window()
+    window.resize(1011, 707)
+    window.close()
+    saved = window.state.qsettings.value("window/geometry")
+    assert isinstance(saved, QByteArray) and not saved.isEmpty()
+    again = make_window()
+    # Restored as saved (the offscreen platform may add a few pixels of fake window frame).
+    assert abs(again.width() - 1011) <= 16 and abs(again.height() - 707) <= 16
+
+
+def test_settings_dialog_changes_thresholds_and_bands(lostpet_window, qtbot):
+    window = lostpet_window
+    dialog = window.open_settings()
+    assert dialog.likely.value() == 80 and dialog.possible.value() == 60
+    dialog.possible.setValue(90)  # not below "likely": refused
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Save).isEnabled()
+    dialog.likely.setValue(95)
+    dialog.possible.setValue(50)
+    qtbot.waitUntil(lambda: "✔" in dialog.sources_label.text() or "✘" in dialog.sources_label.text(),
+                    timeout=WAIT_MS)
+    dialog.accept()
+    settings = window.state.settings
+    assert (settings.likely_threshold, settings.possible_threshold) == (0.95, 0.5)
+    assert window.state.band(0.9) == "possible"
+    from reid_engine.settings import Settings
+
+    assert Settings.load().likely_threshold == 0.95  # saved for the CLI and the next start
+
+
+def test_about_box_shows_versions_model_and_counts(lostpet_window, qtbot):
+    dialog = lostpet_window.open_about()
+    qtbot.waitUntil(lambda: "random-tiny-seed0" in dialog.text.text(), timeout=WAIT_MS)
+    text = dialog.text.text()
+    for needle in ("PySide6", "PyTorch", "Dogs", "Photos", "random-init", "Search index"):
+        assert needle in text
+    dialog.close()
