@@ -1,5 +1,10 @@
 """The search index: a FAISS ``IndexIDMap2`` over inner product, keyed by photo id.
 
+The vectors are held as float16 (``IndexScalarQuantizer(QT_fp16)``): search is a scan of memory, and
+half the bytes make it about twice as fast (100k photos: 154 MB -> 77 MB per query) for a similarity
+error of about 1e-3. The index only *proposes* candidates; the registry re-scores the candidate
+dogs exactly from the float32 vectors in SQLite, so reported scores are not rounded.
+
 The index is a cache of the vectors stored in SQLite (:mod:`reid_engine.store`). It lives in
 memory, is updated as photos come and go, and is saved atomically beside a JSON manifest that says
 what it holds (space, weights sha256, dimension, count, schema version, database generation and the
@@ -24,7 +29,11 @@ from .fileio import atomic_write_bytes, atomic_write_text
 
 INDEX_FILENAME = "index.faiss"
 MANIFEST_FILENAME = "index.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 1: IndexFlatIP (float32); 2: fp16 scalar quantizer
+SINGLE_THREAD_QUERIES = 8
+"""Searches of at most this many queries run on one OpenMP thread: one query cannot be split across
+threads by a flat scan, and an idle second thread only adds synchronisation (measured: 10k photos,
+0.8 ms on one thread vs 60 ms on two on a busy 2-core machine)."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +57,40 @@ class IndexManifest:
         return ", ".join(f"{k} {theirs[k]!r} != {mine[k]!r}" for k in diffs)
 
 
+def _new_faiss_index(dim: int):
+    import faiss
+
+    return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT))
+
+
+class AllowedIds:
+    """A set of photo ids a search is restricted to, with its FAISS selector built once (reusable)."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._selector = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def selector(self):
+        import faiss
+
+        if self._selector is None:
+            self._selector = faiss.IDSelectorBatch(self.ids)
+        return self._selector
+
+
 class VectorIndex:
-    """Photo vectors in a FAISS ``IndexIDMap2(IndexFlatIP(dim))``; exact search, ids are photo ids.
+    """Photo vectors (float16) in a FAISS ``IndexIDMap2``, inner product; ids are photo ids.
 
     Not thread-safe on its own for concurrent writes; the registry serialises calls. Reads hold an
     internal lock so that a search never sees a half-applied update.
     """
 
     def __init__(self, dim: int, index=None):
-        import faiss
-
         self.dim = int(dim)
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self._index = index if index is not None else _new_faiss_index(self.dim)
         self._lock = threading.RLock()
 
     @classmethod
@@ -101,7 +132,7 @@ class VectorIndex:
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def reconstruct(self, ids: np.ndarray | list[int]) -> np.ndarray:
-        """The stored vectors of these photo ids (KeyError-like RuntimeError if one is absent)."""
+        """The vectors of these photo ids, as held (float16 precision); RuntimeError if one is absent."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
@@ -109,14 +140,15 @@ class VectorIndex:
             return self._index.reconstruct_batch(ids)
 
     def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | AllowedIds | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` photos per query: ``(scores (m, k), photo ids (m, k))``, -1 ids where fewer exist.
 
         Args:
             queries: float32 (m, dim), L2-normalised.
             k: Photos per query.
-            allowed: When given, only these photo ids are considered.
+            allowed: When given, only these photo ids are considered (an :class:`AllowedIds`
+                keeps its selector for the next search with the same filter).
         """
         import faiss
 
@@ -126,11 +158,19 @@ class VectorIndex:
             k = min(int(k), n)
             if k <= 0 or not len(queries):
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            if allowed is None:
-                scores, ids = self._index.search(queries, k)
-            else:
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.ascontiguousarray(allowed, np.int64)))
-                scores, ids = self._index.search(queries, k, params=params)
+            threads = faiss.omp_get_max_threads()
+            if len(queries) <= SINGLE_THREAD_QUERIES:
+                faiss.omp_set_num_threads(1)  # per calling thread (an OpenMP ICV); restored below
+            try:
+                if allowed is None:
+                    scores, ids = self._index.search(queries, k)
+                else:
+                    if not isinstance(allowed, AllowedIds):
+                        allowed = AllowedIds(allowed)
+                    params = faiss.SearchParameters(sel=allowed.selector())
+                    scores, ids = self._index.search(queries, k, params=params)
+            finally:
+                faiss.omp_set_num_threads(threads)
         return scores, ids
 
     # ----------------------------------------------------------------- persistence
@@ -145,8 +185,8 @@ class VectorIndex:
         import faiss
 
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        if not isinstance(index, faiss.IndexIDMap2):
-            raise ValueError(f"not an IndexIDMap2 but {type(index).__name__}")
+        if not isinstance(index, faiss.IndexIDMap2) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise ValueError(f"not an inner-product IndexIDMap2 but {type(index).__name__}")
         return cls(index.d, index)
 
     def save(self, folder: str | Path, manifest: IndexManifest) -> IndexManifest:
@@ -206,4 +246,4 @@ def load_index(folder: str | Path, expected: IndexManifest) -> tuple[VectorIndex
     return index, ""
 
 
-__all__ = ["VectorIndex", "IndexManifest", "load_index", "read_manifest", "INDEX_FILENAME", "MANIFEST_FILENAME"]
+__all__ = ["AllowedIds", "VectorIndex", "IndexManifest", "load_index", "read_manifest", "INDEX_FILENAME", "MANIFEST_FILENAME"]

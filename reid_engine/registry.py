@@ -26,11 +26,13 @@ Measured with ``bench/bench_aggregation.py`` on ``../shared/data/dogfacenet-dev`
 photos, real DINOv2 ViT-S/14 weights, leave-one-out, dog-level ranking); see that script's
 docstring for the figures. Scores are cosine similarities clipped to [0, 1].
 
-Candidates come from the index: the top photos (at least ``8 * k``, widened until enough distinct
-dogs appear) name the candidate dogs, whose photos are then scored exactly. With ``max`` aggregation
-and one query photo this is exactly the best ``k`` dogs. Filters (status, date range, an excluded dog)
-restrict the index search to the allowed photos (a FAISS ID selector), so a filter never starves the
-results. A later re-ranking (for example by a region of the photo) can re-score
+Candidates come from the index: the top photos (at least ``8 * k``, widened until ``2k + 5`` distinct
+dogs appear) name the candidate dogs, whose photos are then all scored exactly from the float32
+vectors in SQLite (the index holds float16). With ``max`` aggregation and one query photo this is
+the best ``k`` dogs (up to ties within the index's ~1e-3 rounding). Filters (status, date range)
+restrict the index search to the allowed photos (a FAISS ID selector, cached per filter until the
+database changes), so a filter never starves the results; an excluded dog is skipped among the
+hits. A later re-ranking (for example by a region of the photo) can re-score
 :meth:`Registry.candidates` before the cut to ``k``.
 """
 
@@ -55,8 +57,8 @@ import numpy as np
 from . import paths
 from .errors import ImageLoadError, InvalidInputError, NotFoundError, RegistryError, RegistryLockedError
 from .fileio import atomic_copy, atomic_write_bytes, atomic_write_text
-from .index import IndexManifest, VectorIndex, load_index, read_manifest
-from .models import Dog, DogDetails, ImportSummary, Match, Photo, Progress, SearchFilters
+from .index import AllowedIds, IndexManifest, VectorIndex, load_index, read_manifest
+from .models import Dog, DogDetails, DogStatus, ImportSummary, Match, Photo, Progress, SearchFilters
 from .search import DEFAULT_AGGREGATION, DEFAULT_COMBINE, DogScore, clip_score, rank_dogs
 from .store import DB_FILENAME, SCHEMA_VERSION, NewPhoto, Store
 
@@ -117,6 +119,8 @@ class Registry:
         self._index: VectorIndex | None = None
         self._index_state = "not loaded (no model yet)"
         self._index_saved_generation: int | None = None
+        self._filter_cache: dict[tuple, AllowedIds] = {}
+        self._filter_cache_generation = -1
         self._closed = False
 
     # ================================================================= opening and closing
@@ -513,24 +517,55 @@ class Registry:
             queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, emb.dim)
             if k <= 0 or not len(queries) or not len(index):
                 return []
-            allowed = self._store.filtered_photo_ids(filters, exclude_dog)
+            allowed = self._allowed_photos(filters)
             available = len(index) if allowed is None else len(allowed)
             if available == 0:
                 return []
             want_dogs = 2 * k + 5  # slack: a dog's other photos may lift it above the k-th
             fetch = min(available, max(64, 8 * k))
             while True:
-                _, ids = index.search(queries, fetch, allowed)
-                found = np.unique(ids[ids >= 0])
-                dogs = set(self._store.photo_dogs(found).values())
+                scores, ids = index.search(queries, fetch, allowed)
+                dogs = self._top_dogs(scores, ids, want_dogs, exclude_dog)
                 if len(dogs) >= want_dogs or fetch >= available:
                     break
                 fetch = min(available, fetch * 4)
             photo_ids, photo_dogs, photo_vecs = self._store.dog_vectors(emb.space_id, dogs)
             if not len(photo_ids):
                 return []
-            sims = photo_vecs @ queries.T
+            sims = photo_vecs @ queries.T  # exact float32 similarities of every photo of each candidate
             return rank_dogs(sims, photo_ids, photo_dogs, aggregation=DEFAULT_AGGREGATION, combine=DEFAULT_COMBINE)
+
+    def _top_dogs(self, scores: np.ndarray, ids: np.ndarray, want: int, exclude_dog: int | None) -> list[int]:
+        """The first ``want`` distinct dogs among the index's hits, best photo first."""
+        flat_ids, flat_scores = ids.ravel(), scores.ravel()
+        keep = flat_ids >= 0
+        order = np.argsort(-flat_scores[keep], kind="stable")
+        ranked = flat_ids[keep][order]
+        dog_of = self._store.photo_dogs(np.unique(ranked))
+        dogs: dict[int, None] = {}
+        for pid in ranked.tolist():
+            dog = dog_of.get(pid)
+            if dog is not None and dog != exclude_dog:
+                dogs.setdefault(dog)
+                if len(dogs) >= want:
+                    break
+        return list(dogs)
+
+    def _allowed_photos(self, filters: SearchFilters | None) -> AllowedIds | None:
+        """Photo ids passing ``filters`` (None: no restriction), cached until the database changes."""
+        if filters is None or (not filters.statuses and filters.date_from is None and filters.date_to is None):
+            return None
+        generation = self._store.generation()
+        if self._filter_cache_generation != generation:
+            self._filter_cache.clear()
+            self._filter_cache_generation = generation
+        key = (tuple(sorted(DogStatus.parse(s).value for s in filters.statuses or ())), filters.date_from,
+               filters.date_to)
+        if key not in self._filter_cache:
+            if len(self._filter_cache) >= 16:
+                self._filter_cache.clear()
+            self._filter_cache[key] = AllowedIds(self._store.filtered_photo_ids(filters))
+        return self._filter_cache[key]
 
     def _matches(self, scored: Sequence[DogScore]) -> list[Match]:
         dogs = self._store.get_dogs(s.dog_id for s in scored)
@@ -763,7 +798,7 @@ class Registry:
                 elif len(ids):
                     sample = ids[:: max(1, len(ids) // 50)]
                     rows = np.searchsorted(ids, sample)
-                    if not np.allclose(index.reconstruct(sample), vectors[rows], atol=1e-6):
+                    if not np.allclose(index.reconstruct(sample), vectors[rows], atol=2e-3):  # float16
                         problems.append("index: some vectors differ from the database (reopen to rebuild it)")
             return problems
 

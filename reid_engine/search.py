@@ -92,24 +92,26 @@ def rank_dogs(
     agg = AGGREGATIONS[aggregation]
     if combine not in COMBINES:
         raise ValueError(f"unknown combine {combine!r}")
-    sims = np.asarray(sims, dtype=np.float32).reshape(len(photo_ids), -1)
-    photo_ids = np.asarray(photo_ids)
-    photo_dogs = np.asarray(photo_dogs)
     out: list[DogScore] = []
     if not len(photo_ids):
         return out
+    sims = np.asarray(sims, dtype=np.float32).reshape(len(photo_ids), -1)
+    photo_ids = np.asarray(photo_ids)
+    photo_dogs = np.asarray(photo_dogs)
     order = np.argsort(photo_dogs, kind="stable")
     dogs_sorted = photo_dogs[order]
+    block = sims[order]  # rows grouped by dog
     starts = np.flatnonzero(np.r_[True, dogs_sorted[1:] != dogs_sorted[:-1]])
     ends = np.r_[starts[1:], len(order)]
-    for s, e in zip(starts, ends):
-        rows = order[s:e]
-        block = sims[rows]  # (photos of this dog, m)
-        per_query = np.array([agg(block[:, q]) for q in range(block.shape[1])])
-        score = float(per_query.max() if combine == "max" else per_query.mean())
-        q_best = int(per_query.argmax())
-        best_row = rows[int(block[:, q_best].argmax())]
-        out.append(DogScore(int(dogs_sorted[s]), score, int(photo_ids[best_row]), q_best))
+    if aggregation == "max":
+        per_query = np.maximum.reduceat(block, starts, axis=0)  # (dogs, m)
+    else:
+        per_query = np.array([[agg(block[s:e, q]) for q in range(block.shape[1])] for s, e in zip(starts, ends)])
+    combined = per_query.max(axis=1) if combine == "max" else per_query.mean(axis=1)
+    q_best = per_query.argmax(axis=1)
+    for d, (s, e) in enumerate(zip(starts, ends)):
+        best_row = order[s + int(block[s:e, q_best[d]].argmax())]
+        out.append(DogScore(int(dogs_sorted[s]), float(combined[d]), int(photo_ids[best_row]), int(q_best[d])))
     out.sort(key=lambda d: (-d.score, d.dog_id))
     return out
 

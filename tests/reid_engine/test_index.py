@@ -28,7 +28,7 @@ def index():
 def test_search_finds_each_vector_first_with_its_photo_id(index):
     scores, ids = index.search(_unit(20), 3)
     assert ids[:, 0].tolist() == list(range(100, 120))
-    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=2e-3)  # float16 storage
 
 
 def test_allowed_ids_restrict_the_search(index):
@@ -39,7 +39,7 @@ def test_allowed_ids_restrict_the_search(index):
 def test_add_replaces_and_remove_deletes(index):
     index.add([100], -_unit(20)[:1])
     assert len(index) == 20
-    np.testing.assert_allclose(index.reconstruct([100])[0], -_unit(20)[0])
+    np.testing.assert_allclose(index.reconstruct([100])[0], -_unit(20)[0], atol=1e-3)
     assert index.remove([100, 101, 999]) == 2
     assert len(index) == 18 and 100 not in index.ids().tolist()
 

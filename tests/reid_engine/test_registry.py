@@ -303,7 +303,7 @@ def test_switching_weights_re_embeds_every_photo(tmp_path, photos_dir, tiny_embe
         assert ids.tolist() == [p.id for p in photos]
         expected = new.embed([new.load_photo(p.path) for p in photos])
         np.testing.assert_allclose(stored, expected, atol=1e-5)
-        np.testing.assert_allclose(r._index.reconstruct(ids), expected, atol=1e-5)
+        np.testing.assert_allclose(r._index.reconstruct(ids), expected, atol=2e-3)  # float16 index
         assert_consistent(r)
         assert r.search([photos_dir / "dog3" / "v0.jpg"], k=1)[0].dog.tag == "D3"
 
