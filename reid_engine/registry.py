@@ -119,6 +119,7 @@ class Registry:
         self._index: VectorIndex | None = None
         self._index_state = "not loaded (no model yet)"
         self._index_saved_generation: int | None = None
+        self._index_generation = -1  # database generation the index reflects (read-only catch-up)
         self._filter_cache: dict[tuple, AllowedIds] = {}
         self._filter_cache_generation = -1
         self._closed = False
@@ -229,11 +230,12 @@ class Registry:
 
     def _expected_manifest(self) -> IndexManifest:
         emb = self._require_embedder()
-        return IndexManifest(
-            space_id=emb.space_id, weights_sha256=emb.weights_sha256, model=emb.model_name, dim=emb.dim,
-            count=self._store.vector_count(emb.space_id), schema_version=SCHEMA_VERSION,
-            db_generation=self._store.generation(),
-        )
+        with self._store.read():  # count and generation from one snapshot
+            return IndexManifest(
+                space_id=emb.space_id, weights_sha256=emb.weights_sha256, model=emb.model_name, dim=emb.dim,
+                count=self._store.vector_count(emb.space_id), schema_version=SCHEMA_VERSION,
+                db_generation=self._store.generation(),
+            )
 
     @property
     def _index_dir(self) -> Path:
@@ -245,7 +247,7 @@ class Registry:
         if index is not None:
             self._index = index
             self._index_state = "loaded"
-            self._index_saved_generation = expected.db_generation
+            self._index_saved_generation = self._index_generation = expected.db_generation
             return
         self._rebuild_index()
         self._index_state = f"rebuilt ({why})"
@@ -254,9 +256,11 @@ class Registry:
 
     def _rebuild_index(self) -> None:
         emb = self._require_embedder()
+        generation = self._store.generation()  # read first: a later write makes the index look stale
         ids, vectors = self._store.vectors(emb.space_id)
         self._index = VectorIndex.build(ids, vectors, emb.dim)
         self._index_saved_generation = None
+        self._index_generation = generation
 
     def _save_index(self) -> None:
         """Persist the in-memory index if the database changed since it was last saved."""
@@ -277,6 +281,8 @@ class Registry:
 
     def _require_index(self) -> VectorIndex:
         self._require_embedder()
+        if self.readonly and self._store.generation() != self._index_generation:
+            self._load_or_rebuild_index()  # another process wrote: catch up (saved index or rebuild)
         assert self._index is not None
         return self._index
 
@@ -406,8 +412,8 @@ class Registry:
         """``{"dogs", "photos", "index_vectors"}``."""
         with self._lock:
             out = self._store.counts()
-            if self._index is not None:
-                out["index_vectors"] = len(self._index)
+            if self._embedder is not None:
+                out["index_vectors"] = len(self._require_index())
             else:
                 manifest = read_manifest(self._index_dir)
                 fresh = manifest is not None and manifest.db_generation == self._store.generation()

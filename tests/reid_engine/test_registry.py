@@ -330,7 +330,10 @@ def test_a_second_writer_gets_the_lock_message_and_readers_still_work(tmp_path, 
             assert reader.search([photos_dir / "dog1" / "v0.jpg"], k=1)[0].dog.tag == "A"
             with pytest.raises(RegistryError, match="read-only"):
                 reader.edit(reader.find_dog("A").id, DogDetails(name="x"))
-        writer.register([photos_dir / "dog2" / "v0.jpg"], DogDetails(tag="B"))
+            writer.register([photos_dir / "dog2" / "v0.jpg"], DogDetails(tag="B"))
+            # The reader catches up with what the writer stored since it opened.
+            assert reader.search([photos_dir / "dog2" / "v0.jpg"], k=1)[0].dog.tag == "B"
+            assert reader.check_integrity() == []
     with Registry.open(data) as again:  # released on close
         assert again.counts()["dogs"] == 2
 
