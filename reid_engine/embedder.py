@@ -166,7 +166,7 @@ class Embedder:
         model = weights_mod.build_backbone(resolved)
         head, head_id = (None, "")
         if use_head:
-            head, head_id = _load_matching_head(resolved.sha256, int(model.embed_dim))
+            head, head_id = _load_matching_head(resolved.sha256, int(model.embed_dim), config.pooling)
         return cls(model, weights=resolved, config=config, head=head, head_id=head_id)
 
     @classmethod
@@ -227,10 +227,15 @@ class Embedder:
         }
 
     def with_config(self, **changes: Any) -> Embedder:
-        """The same backbone and head with some config fields changed (shares the weights)."""
+        """The same backbone and head with some config fields changed (shares the weights).
+
+        The head is dropped when the pooling changes: it only fits the pooling it was trained on.
+        """
+        config = replace(self.config, **changes)
+        keep_head = config.pooling == self.config.pooling
         return Embedder(
-            self.model, weights=self.weights, config=replace(self.config, **changes), head=self.head,
-            head_id=self.head_id, model_name=self.model_name,
+            self.model, weights=self.weights, config=config, head=self.head if keep_head else None,
+            head_id=self.head_id if keep_head else "", model_name=self.model_name,
         )
 
     def without_head(self) -> Embedder:
@@ -419,13 +424,13 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, ahead:
             futures.get().cancel()
 
 
-def _load_matching_head(weights_sha256: str, in_dim: int) -> tuple[Any, str]:
-    """The shipped re-ID head, if one was trained on exactly these backbone weights."""
+def _load_matching_head(weights_sha256: str, in_dim: int, pooling: str) -> tuple[Any, str]:
+    """The shipped re-ID head, if one was trained on exactly these backbone weights and pooling."""
     try:
         from .head import load_shipped_head
     except ImportError:
         return None, ""
-    return load_shipped_head(weights_sha256, in_dim)
+    return load_shipped_head(weights_sha256, in_dim, pooling)
 
 
 __all__ = ["Embedder", "EmbedderConfig", "EmbeddedFile", "pick_device", "POOLINGS", "SQUARE_MODES"]
