@@ -13,11 +13,18 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QPixmap
 
 from .workers import BackgroundPool, Job
 
 _MAX_ENTRIES = 1500
+
+
+def device_pixels(size: int) -> int:
+    """``size`` device-independent pixels in physical pixels on the sharpest screen (high-DPI)."""
+    app = QGuiApplication.instance()
+    ratio = app.devicePixelRatio() if app is not None else 1.0
+    return round(size * max(1.0, ratio))
 
 
 def read_image(path: str | Path, size: int) -> QImage:

@@ -10,7 +10,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from .roles import Roles
+from .roles import BAND_SHORT, Roles
 
 BAND_COLORS = {
     "likely": QColor(46, 125, 50),  # green
@@ -121,7 +121,10 @@ class CardDelegate(QStyledItemDelegate):
             painter.drawText(QRect(x, y, width, fm.height()), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              score_text)
             score_w = fm.horizontalAdvance(score_text) + 8
-            self._draw_pill(painter, pill_font, index.data(Roles.BandText) or "", color,
+            band_text = index.data(Roles.BandText) or ""
+            if QFontMetrics(pill_font).horizontalAdvance(band_text) + 12 > width - score_w:
+                band_text = BAND_SHORT.get(band, band_text)  # the full wording is in the tooltip
+            self._draw_pill(painter, pill_font, band_text, color,
                             QRect(x + score_w, y, width - score_w, fm.height()))
             y += fm.height() + 2
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 
 from reid_engine.models import Dog
 
-from ..thumbnails import ThumbnailCache
+from ..thumbnails import ThumbnailCache, device_pixels as _pixels
 from .roles import Roles, format_date
 
 
@@ -32,7 +32,6 @@ class DogListModel(QAbstractListModel):
         self._thumbs = thumbnails
         self._photo_file = photo_file
         self.thumb_size = thumb_size
-        self.pixel_ratio = 1.0
         self.has_more = False
         self._fetching = False
         thumbnails.ready.connect(self._thumbnail_ready)
@@ -106,7 +105,7 @@ class DogListModel(QAbstractListModel):
             cover = dog.cover
             if cover is None:
                 return None
-            return self._thumbs.get(self._photo_file(cover), int(self.thumb_size * self.pixel_ratio))
+            return self._thumbs.get(self._photo_file(cover), _pixels(self.thumb_size))
         if role == Roles.ThumbPath:
             return str(self._photo_file(dog.cover)) if dog.cover else None
         if role == Roles.Object:

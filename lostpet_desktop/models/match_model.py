@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 
 from reid_engine.models import Match
 
-from ..thumbnails import ThumbnailCache
+from ..thumbnails import ThumbnailCache, device_pixels as _pixels
 from .roles import BAND_TEXT, Roles, format_date, format_score
 
 
@@ -37,7 +37,6 @@ class MatchListModel(QAbstractListModel):
         self._band = band
         self._photo_file = photo_file
         self.thumb_size = thumb_size
-        self.pixel_ratio = 1.0
         thumbnails.ready.connect(self._thumbnail_ready)
 
     # -- contents
@@ -72,7 +71,7 @@ class MatchListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return dog.name or dog.tag
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._thumbs.get(self._photo_file(m.photo), int(self.thumb_size * self.pixel_ratio))
+            return self._thumbs.get(self._photo_file(m.photo), _pixels(self.thumb_size))
         if role == Roles.ThumbPath:
             return str(self._photo_file(m.photo))
         if role == Roles.Object:

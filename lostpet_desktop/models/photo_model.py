@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QPixmap
 
-from ..thumbnails import ThumbnailCache
+from ..thumbnails import ThumbnailCache, device_pixels as _pixels
 from .roles import Roles
 
 
@@ -30,7 +30,6 @@ class PhotoListModel(QAbstractListModel):
         self._thumbs = thumbnails
         self._photo_file = photo_file
         self.thumb_size = thumb_size
-        self.pixel_ratio = 1.0
         thumbnails.ready.connect(self._thumbnail_ready)
 
     def set_items(self, items: Sequence[object], pixmaps: dict[int, QPixmap] | None = None) -> None:
@@ -57,7 +56,7 @@ class PhotoListModel(QAbstractListModel):
             if index.row() in self._pixmaps:
                 return self._pixmaps[index.row()]
             path = self._photo_file(item)
-            return self._thumbs.get(path, int(self.thumb_size * self.pixel_ratio)) if path else None
+            return self._thumbs.get(path, _pixels(self.thumb_size)) if path else None
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DisplayRole):
             return getattr(item, "original_name", None) or getattr(item, "name", "") or ""
         if role == Roles.Object:

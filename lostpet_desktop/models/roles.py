@@ -12,6 +12,8 @@ BAND_TEXT = {
     "possible": "Possible match",
     "unlikely": "Unlikely",
 }
+BAND_SHORT = {"likely": "Likely", "possible": "Possible", "unlikely": "Unlikely"}  # narrow cards
+DATE_FORMAT = "d MMM yyyy"  # "2 Mar 2026": unambiguous whatever the locale's numeric order
 
 
 class Roles(enum.IntEnum):
@@ -32,7 +34,7 @@ def format_date(value: dt.date | None) -> str:
     """A date as people read it here (the system locale's short format); "" when unknown."""
     if value is None:
         return ""
-    return QLocale().toString(QDate(value.year, value.month, value.day), QLocale.FormatType.ShortFormat)
+    return QLocale().toString(QDate(value.year, value.month, value.day), DATE_FORMAT)
 
 
 def format_score(score: float) -> str:

@@ -193,8 +193,16 @@ class CompareView(QWidget):
         layout.addWidget(self.photos_label)
         layout.addWidget(self.photos_strip)
         layout.addLayout(buttons)
+        layout.addStretch(0)  # takes what the capped photo panes leave
 
         self._setup_heatmap_controls()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        # Photos are about square: taller panes would only add empty bands above and below them.
+        pane_width = max(160, (self.width() - 30) // 2)
+        for pane in (self.query_pane, self.match_pane):
+            pane.setMaximumHeight(round(pane_width * 1.05))
 
     # ------------------------------------------------------------------ public
     def clear(self) -> None:

@@ -26,7 +26,7 @@ from reid_engine.models import Progress
 
 from ..state import AppState, ModelState
 from ..workers import Job, describe_error
-from .settings_dialog import SOURCE_NAMES, WEIGHTS_FILTER, list_weight_sources
+from .settings_dialog import WEIGHTS_FILTER, list_weight_sources, rich, sources_html
 from .widgets import MessageBanner
 
 
@@ -111,6 +111,7 @@ class FirstRunView(QWidget):
         self.cli_hint.setTextFormat(Qt.TextFormat.RichText)
 
         column = QVBoxLayout()
+        column.addStretch(1)
         column.addWidget(title)
         column.addWidget(intro)
         column.addWidget(self.problem)
@@ -121,7 +122,7 @@ class FirstRunView(QWidget):
         column.addWidget(self.cancel_download, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.banner)
         column.addWidget(self.cli_hint)
-        column.addStretch(1)
+        column.addStretch(2)
         content = QWidget()
         content.setLayout(column)
         content.setMaximumWidth(860)
@@ -137,7 +138,7 @@ class FirstRunView(QWidget):
     def refresh(self) -> None:
         """Show the current error and re-check the sources (background thread)."""
         error = self.state.model_error
-        self.problem.setText(f"<b>What is missing:</b> {html.escape(error)}" if error else "")
+        self.problem.setText(f"<b>What is missing:</b> {rich(error)}" if error else "")
         job = Job(list_weight_sources, self.state.weights_file, name="Checking weight sources")
         job.signals.result.connect(self._show_sources)
         job.signals.error.connect(lambda exc: self.sources_label.setText(html.escape(describe_error(exc))))
@@ -145,11 +146,7 @@ class FirstRunView(QWidget):
 
     def _show_sources(self, sources) -> None:
         self._sources = list(sources)
-        rows = []
-        for s in sources:
-            mark = "<span style='color:#2e7d32'>✔</span>" if s.available else "<span style='color:#c62828'>✘</span>"
-            rows.append(f"{mark} <b>{html.escape(SOURCE_NAMES.get(s.source, s.source))}</b>: {html.escape(s.detail)}")
-        self.sources_label.setText("<br>".join(rows))
+        self.sources_label.setText(sources_html(sources))
         hub = next((s for s in sources if s.source == "hub-download"), None)
         self.download_button.setEnabled(hub is None or hub.available)
         if hub is not None and not hub.available:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QStackedWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -36,6 +37,11 @@ from reid_engine.models import DogDetails, DogStatus, ImportSummary, Progress
 
 from ..state import AppState
 from ..workers import Job, describe_error
+
+_PHASES = {  # the engine's progress messages, as the dialog words them
+    "Looking for photos already in the registry": "Step 1 of 2: checking which photos are already registered",
+    "Importing": "Step 2 of 2: reading and registering the photos",
+}
 
 
 def format_duration(seconds: float) -> str:
@@ -50,23 +56,33 @@ def format_duration(seconds: float) -> str:
 
 
 class RateMeter:
-    """Photos per second and time left, smoothed over the last few seconds."""
+    """Photos per second and time left over the last ``window_s`` seconds of one phase.
 
-    def __init__(self, window_s: float = 5.0):
+    The engine embeds photos in batches, so progress arrives in bursts; a window of many seconds
+    (not the last two reports) gives a rate that does not jump. A new phase starts afresh.
+    """
+
+    def __init__(self, window_s: float = 20.0):
         self.window_s = window_s
         self.samples: list[tuple[float, int]] = []
+        self.phase = ""
 
-    def add(self, done: int, now: float | None = None) -> None:
+    def add(self, done: int, phase: str = "", now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        if phase != self.phase:
+            self.phase = phase
+            self.samples = []
         self.samples.append((now, done))
-        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
+        while len(self.samples) > 2 and now - self.samples[1][0] > self.window_s:
             self.samples.pop(0)
 
     def rate(self) -> float | None:
         if len(self.samples) < 2:
             return None
         (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 and d1 > d0 else None
+        if t1 - t0 < 1.0 or d1 <= d0:
+            return None  # too early to say
+        return (d1 - d0) / (t1 - t0)
 
     def eta(self, done: int, total: int) -> float | None:
         rate = self.rate()
@@ -96,6 +112,17 @@ class ImportDialog(QDialog):
         self.pages.addWidget(self._summary_page())
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages)
+        self.show_page(0)
+
+    def show_page(self, index: int) -> None:
+        """Show one page and size the dialog for it (hidden pages must not set the size)."""
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(i).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.adjustSize()
+        if index == 2:
+            self.resize(max(self.width(), 720), max(self.height(), 520))
 
     # ------------------------------------------------------------------ page 1: choose
     def _choose_page(self, folder: Path | None) -> QWidget:
@@ -177,7 +204,8 @@ class ImportDialog(QDialog):
         self.progress_title.setFont(font)
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)
-        self.count_label = QLabel("Looking for photos…")
+        self.phase_label = QLabel("Looking for photos…")
+        self.count_label = QLabel("")
         self.rate_label = QLabel("")
         self.current_label = QLabel("")
         self.current_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -190,6 +218,7 @@ class ImportDialog(QDialog):
         row.addWidget(self.cancel_button)
         layout = QVBoxLayout(page)
         layout.addWidget(self.progress_title)
+        layout.addWidget(self.phase_label)
         layout.addWidget(self.bar)
         layout.addWidget(self.count_label)
         layout.addWidget(self.rate_label)
@@ -207,7 +236,7 @@ class ImportDialog(QDialog):
         self.state.qsettings.setValue("folders/import", str(folder))
         mode = self.mode()
         details = DogDetails(status=self.status.currentData())
-        self.pages.setCurrentIndex(1)
+        self.show_page(1)
         self.progress_title.setText(f"Importing {folder.name}…")
         self._meter = RateMeter()
         self._started = time.monotonic()
@@ -222,8 +251,10 @@ class ImportDialog(QDialog):
         if p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
-        self._meter.add(p.done)
-        self.count_label.setText(f"{p.done} of {p.total} photos" if p.total else p.message or "Working…")
+        self._meter.add(p.done, p.message)
+        if p.message:
+            self.phase_label.setText(_PHASES.get(p.message, p.message))
+        self.count_label.setText(f"{p.done} of {p.total} photos" if p.total else "Looking for photos…")
         rate = self._meter.rate()
         eta = self._meter.eta(p.done, p.total)
         if rate:
@@ -317,7 +348,7 @@ class ImportDialog(QDialog):
             self.tree.addTopLevelItem(group)
             group.setExpanded(expand or (bool(rows) and len(rows) <= 20))
         self.tree.resizeColumnToContents(0)
-        self.pages.setCurrentIndex(2)
+        self.show_page(2)
         self.finished_import.emit(s)
 
     # ------------------------------------------------------------------ closing and dropping

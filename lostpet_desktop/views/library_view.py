@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -30,10 +29,19 @@ from ..models import CardDelegate, DogListModel, PhotoListModel
 from ..state import AppState
 from ..thumbnails import read_image
 from ..workers import Job, describe_error
-from .widgets import PHOTO_FILTER, ImagePane, MessageBanner, make_grid, make_photo_strip, split_dropped
+from .widgets import (
+    PHOTO_FILTER,
+    ImagePane,
+    MessageBanner,
+    date_value,
+    make_date_edit,
+    make_grid,
+    make_photo_strip,
+    set_date_value,
+    split_dropped,
+)
 
 PAGE_SIZE = 200
-_UNKNOWN_DATE = QDate(1900, 1, 1)
 
 
 def ask(parent: QWidget, title: str, text: str, informative: str, yes: str) -> bool:
@@ -71,7 +79,7 @@ class DogEditor(QWidget):
         self.title.setFont(font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.photo = ImagePane("No photo")
-        self.photo.setMinimumHeight(220)
+        self.photo.setMinimumHeight(140)
         self.photos_model = PhotoListModel(state.thumbnails, state.photo_file, 72, self)
         self.photos_strip = make_photo_strip(self.photos_model, 72)
         self.photos_strip.clicked.connect(lambda idx: self._show_photo(self.photos_model.item(idx.row())))
@@ -91,10 +99,7 @@ class DogEditor(QWidget):
         self.status = QComboBox()
         for status in DogStatus:
             self.status.addItem(status.label, status)
-        self.date = QDateEdit()
-        self.date.setCalendarPopup(True)
-        self.date.setMinimumDate(_UNKNOWN_DATE)
-        self.date.setSpecialValueText("Unknown")
+        self.date = make_date_edit(allow_unknown=True)
         self.location = QLineEdit()
         self.notes = QPlainTextEdit()
         self.notes.setTabChangesFocus(True)
@@ -152,7 +157,7 @@ class DogEditor(QWidget):
         self.tag.setText(dog.tag)
         self.name.setText(dog.name or "")
         self.status.setCurrentIndex(max(0, self.status.findData(dog.status)))
-        self.date.setDate(QDate(dog.date.year, dog.date.month, dog.date.day) if dog.date else _UNKNOWN_DATE)
+        set_date_value(self.date, dog.date)
         self.location.setText(dog.location or "")
         self.notes.setPlainText(dog.notes or "")
         self.photos_model.set_items(dog.photos)
@@ -183,12 +188,11 @@ class DogEditor(QWidget):
 
     # -- editing
     def details(self) -> DogDetails:
-        date = self.date.date()
         return DogDetails(
             tag=self.tag.text().strip() or None,
             name=self.name.text().strip(),
             status=self.status.currentData(),
-            date=None if date == _UNKNOWN_DATE else date.toPython(),
+            date=date_value(self.date),
             location=self.location.text().strip(),
             notes=self.notes.toPlainText().strip(),
         )
@@ -321,7 +325,7 @@ class LibraryView(QWidget):
         self.model = DogListModel(state.thumbnails, state.photo_file, 140, self)
         self.model.more_wanted.connect(self._load_more)
         self.grid = make_grid(self.model, CardDelegate(140, show_score=False))
-        self.grid.setMinimumWidth(3 * (140 + 16) + 40)
+        self.grid.setMinimumWidth(2 * (140 + 16) + 40)
         self.grid.selectionModel().currentChanged.connect(self._dog_selected)
         self.empty_label = QLabel()
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -460,7 +464,5 @@ class LibraryView(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        ratio = self.devicePixelRatioF()
-        self.model.pixel_ratio = ratio
         if self._dirty:
             self.reload()

@@ -14,7 +14,6 @@ from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,6 +37,8 @@ from .search_view import SearchOutcome, search_photos
 from .widgets import (
     MessageBanner,
     PhotoDropArea,
+    date_value,
+    make_date_edit,
     make_grid,
     make_photo_strip,
     pasted_source,
@@ -46,7 +47,6 @@ from .widgets import (
 )
 
 DUPLICATES_K = 6
-_UNKNOWN_DATE = QDate(1900, 1, 1)
 
 
 def ask_register_anyway(parent: QWidget, match: Match, band_text: str) -> bool:
@@ -119,11 +119,7 @@ class RegisterView(QWidget):
         self.status = QComboBox()
         for status in DogStatus:
             self.status.addItem(status.label, status)
-        self.date = QDateEdit()
-        self.date.setCalendarPopup(True)
-        self.date.setMinimumDate(_UNKNOWN_DATE)
-        self.date.setSpecialValueText("Unknown")
-        self.date.setDate(QDate.currentDate())
+        self.date = make_date_edit(allow_unknown=True)
         self.date.setToolTip("When the dog was found, reported lost or taken in")
         self.location = QLineEdit()
         self.location.setPlaceholderText("Where the dog was found or lost")
@@ -323,12 +319,11 @@ class RegisterView(QWidget):
 
     # ------------------------------------------------------------------ saving
     def details(self) -> DogDetails:
-        date = self.date.date()
         return DogDetails(
             tag=self.tag.text().strip() or None,
             name=self.name.text().strip() or None,
             status=self.status.currentData(),
-            date=None if date == _UNKNOWN_DATE else date.toPython(),
+            date=date_value(self.date),
             location=self.location.text().strip(),
             notes=self.notes.toPlainText().strip(),
         )

@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateEdit,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -37,6 +37,7 @@ from .compare_view import CompareView
 from .widgets import (
     MessageBanner,
     PhotoDropArea,
+    make_date_edit,
     make_grid,
     make_photo_strip,
     pasted_source,
@@ -89,6 +90,14 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
         name, reason = failed[0]
         raise ReidError(f"Cannot read photo {name}: {reason}")
     raise ReidError("None of the photos could be read: " + "; ".join(f"{n}: {r}" for n, r in failed))
+
+
+def _default_option(view):
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    option.initFrom(view)
+    return option
 
 
 class SearchView(QWidget):
@@ -153,30 +162,29 @@ class SearchView(QWidget):
         # Filters.
         self.status_filter = QComboBox()
         self.status_filter.addItem("All statuses", None)
-        self.status_filter.addItem("Open cases (not reunited or adopted)",
-                                   (DogStatus.IN_SHELTER, DogStatus.LOST, DogStatus.FOUND))
+        self.status_filter.addItem("Open cases", (DogStatus.IN_SHELTER, DogStatus.LOST, DogStatus.FOUND))
+        self.status_filter.setItemData(1, "In shelter, lost or found: not reunited or adopted",
+                                       Qt.ItemDataRole.ToolTipRole)
         for status in DogStatus:
             self.status_filter.addItem(status.label, (status,))
         self.status_filter.setToolTip("Only show dogs with this status")
         self.status_filter.currentIndexChanged.connect(self._filters_changed)
-        self.date_check = QCheckBox("Dated from")
+        self.date_check = QCheckBox("Only dated from")
         self.date_check.setToolTip("Only show dogs whose date (found, lost or intake) is in this range")
-        self.date_from = QDateEdit(QDate.currentDate().addMonths(-3))
-        self.date_to = QDateEdit(QDate.currentDate())
+        self.date_from = make_date_edit(QDate.currentDate().addMonths(-3))
+        self.date_to = make_date_edit()
         for edit in (self.date_from, self.date_to):
-            edit.setCalendarPopup(True)
             edit.setEnabled(False)
             edit.dateChanged.connect(self._filters_changed)
         self.date_check.toggled.connect(self._date_toggled)
-        filters = QHBoxLayout()
-        filters.addWidget(QLabel("Status:"))
-        filters.addWidget(self.status_filter)
-        filters.addSpacing(12)
-        filters.addWidget(self.date_check)
-        filters.addWidget(self.date_from)
-        filters.addWidget(QLabel("to"))
-        filters.addWidget(self.date_to)
-        filters.addStretch(1)
+        filters = QGridLayout()
+        filters.setColumnStretch(5, 1)
+        filters.addWidget(QLabel("Status:"), 0, 0)
+        filters.addWidget(self.status_filter, 0, 1, 1, 4)
+        filters.addWidget(self.date_check, 1, 0, 1, 2)
+        filters.addWidget(self.date_from, 1, 2)
+        filters.addWidget(QLabel("to"), 1, 3)
+        filters.addWidget(self.date_to, 1, 4)
 
         # Text guidance hook (CLIP): hidden until the engine offers it.
         self.prompt = QLineEdit()
@@ -231,6 +239,19 @@ class SearchView(QWidget):
 
         state.settings_changed.connect(self._settings_changed)
         state.registry_changed.connect(self._registry_changed)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not getattr(self, "_sized", False):
+            self._sized = True
+            # Results get exactly as many columns as fit in about half the window; compare gets the rest.
+            cell = self.delegate.sizeHint(_default_option(self.grid), self.results.index(0)).width()
+            cell += 2 * self.grid.spacing()
+            chrome = self.grid.verticalScrollBar().sizeHint().width() + 2 * self.grid.frameWidth() + 12
+            total = self.splitter.width()
+            columns = max(2, min(4, (total // 2 - chrome) // cell))
+            left = columns * cell + chrome
+            self.splitter.setSizes([left, max(300, total - left)])
 
     # ------------------------------------------------------------------ giving photos
     def search_files(self, paths: list[Path]) -> None:

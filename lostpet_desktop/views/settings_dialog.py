@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,6 +48,20 @@ def list_weight_sources(weights_file: str | None):
     from reid_engine import weights
 
     return weights.list_sources(weights_file)
+
+
+def rich(text: str) -> str:
+    """Engine text for a rich-text label: escaped, with `command` spans shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def sources_html(sources) -> str:
+    rows = []
+    for s in sources:
+        mark = ("<span style='color:#2e7d32'>✔</span>" if s.available
+                else "<span style='color:#c62828'>✘</span>")
+        rows.append(f"{mark} <b>{html.escape(SOURCE_NAMES.get(s.source, s.source))}</b>: {rich(s.detail)}")
+    return "<br>".join(rows)
 
 
 def device_choices() -> list[tuple[str, str]]:
@@ -165,12 +182,10 @@ class SettingsDialog(QDialog):
         self.state.background.submit(job)
 
     def _show_sources(self, sources) -> None:
-        rows = []
-        for s in sources:
-            mark = "✔" if s.available else "✘"
-            name = SOURCE_NAMES.get(s.source, s.source)
-            rows.append(f"<b>{mark} {name}</b>: {s.detail}")
-        self.sources_label.setText("<br>".join(rows))
+        if not shiboken6.isValid(self.sources_label):
+            return  # the dialog was closed before the check finished
+        self.sources_label.setText(sources_html(sources))
+        self.adjustSize()  # the list is longer than "Checking…": grow instead of clipping it
 
     def result_settings(self) -> Settings:
         return replace(

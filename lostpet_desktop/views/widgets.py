@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QDate, QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -18,6 +18,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDateEdit,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..models.roles import DATE_FORMAT
 from ..state import QuerySource
 
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif);;All files (*)"
@@ -86,6 +88,32 @@ def sources_from_mime(mime: QMimeData) -> tuple[list[Path], QImage | None]:
 
 def pasted_source(image: QImage, counter: int) -> QuerySource:
     return QuerySource(name=f"pasted image {counter}", data=image_to_png(image))
+
+
+UNKNOWN_DATE = QDate(1900, 1, 1)
+
+
+def make_date_edit(date: QDate | None = None, *, allow_unknown: bool = False) -> QDateEdit:
+    """A date field with a calendar, showing "2 Mar 2026"; with ``allow_unknown`` its lowest value
+    reads "Unknown" (see :func:`date_value`)."""
+    edit = QDateEdit()
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat(DATE_FORMAT)
+    if allow_unknown:
+        edit.setMinimumDate(UNKNOWN_DATE)
+        edit.setSpecialValueText("Unknown")
+    edit.setDate(date if date is not None else QDate.currentDate())
+    return edit
+
+
+def date_value(edit: QDateEdit):
+    """The field's date, or ``None`` when it reads "Unknown"."""
+    date = edit.date()
+    return None if date == UNKNOWN_DATE else date.toPython()
+
+
+def set_date_value(edit: QDateEdit, value) -> None:
+    edit.setDate(QDate(value.year, value.month, value.day) if value is not None else UNKNOWN_DATE)
 
 
 # ---------------------------------------------------------------------------------------- banner
@@ -395,6 +423,8 @@ def make_photo_strip(model, size: int = 88, parent: QWidget | None = None) -> QL
     view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     view.setFixedHeight(size + 10 + view.horizontalScrollBar().sizeHint().height() + 6)
+    view.setFrameShape(QFrame.Shape.NoFrame)
+    view.viewport().setAutoFillBackground(False)  # thumbnails sit on the window, not in a white box
     view.setModel(model)
     view.setItemDelegate(ThumbOnlyDelegate(size, view))
     return view
