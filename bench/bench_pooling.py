@@ -43,11 +43,6 @@ def run(embedder: Embedder, data, label: str, squares) -> list[dict]:
     mq = scan_labelled(data / "mpdd-dev" / "images" / "val")
     mg = scan_labelled(data / "mpdd-dev" / "images" / "train")
     t0 = time.perf_counter()
-    feats = pooled_features(embedder.with_config(square="pad"), dfn.paths)
-    for pooling, f in feats.items():
-        r1, r5, m, n = rank_metrics(f, dfn.labels, f, dfn.labels, leave_one_out=True)
-        rows.append(dict(weights=label, set="dogfacenet LOO", square="(square photos)", pooling=pooling,
-                         rank1=r1, rank5=r5, mAP=m, queries=n))
     for square in squares:
         emb = embedder.with_config(square=square)
         fq, fg = pooled_features(emb, mq.paths), pooled_features(emb, mg.paths)
@@ -55,6 +50,13 @@ def run(embedder: Embedder, data, label: str, squares) -> list[dict]:
             r1, r5, m, n = rank_metrics(fq[pooling], mq.labels, fg[pooling], mg.labels)
             rows.append(dict(weights=label, set="mpdd val->train", square=square, pooling=pooling,
                              rank1=r1, rank5=r5, mAP=m, queries=n))
+            print(rows[-1], flush=True)
+    feats = pooled_features(embedder.with_config(square="pad"), dfn.paths)
+    for pooling, f in feats.items():
+        r1, r5, m, n = rank_metrics(f, dfn.labels, f, dfn.labels, leave_one_out=True)
+        rows.append(dict(weights=label, set="dogfacenet LOO", square="(square photos)", pooling=pooling,
+                         rank1=r1, rank5=r5, mAP=m, queries=n))
+        print(rows[-1], flush=True)
     print(f"[{label}] {time.perf_counter() - t0:.0f} s", flush=True)
     return rows
 
