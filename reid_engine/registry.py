@@ -655,29 +655,35 @@ class Registry:
                 yield Progress(done, total, path.name, "Looking for photos already in the registry")
 
         batch: list[tuple[_Prepared, np.ndarray]] = []
+        copies = _BackgroundCopies(self, todo, ahead=2 * IMPORT_BATCH)
         try:
             if not summary.cancelled:
                 processed = 0
+                copies.advance(0)
                 for item in emb.iter_embed_files([p.source for p in todo], cancel=stop):
                     if stop():
                         break
                     processed += 1
+                    copies.advance(item.index + 1)
                     prepared = todo[item.index]
                     if item.error is not None:
                         summary.failed.append((item.path, item.error.reason))
                     else:
                         batch.append((prepared, item.vector))
                         if len(batch) >= IMPORT_BATCH:
-                            self._store_import_batch(batch, root, mode, details, summary)
+                            self._store_import_batch(batch, root, mode, details, summary, copies)
                             batch = []
                     done += 1
                     yield Progress(done, total, item.path.name, "Importing")
                 summary.cancelled = processed < len(todo)
         finally:
             # Also on GeneratorExit (the caller stopped iterating): keep what was embedded.
-            if batch:
-                self._store_import_batch(batch, root, mode, details, summary)
-            self._save_index()
+            try:
+                if batch:
+                    self._store_import_batch(batch, root, mode, details, summary, copies)
+            finally:
+                copies.close()
+                self._save_index()
         summary.seconds = time.perf_counter() - start
         yield Progress(summary.total, total, "", "Cancelled" if summary.cancelled else "Done")
         return summary
@@ -689,15 +695,16 @@ class Registry:
         mode: str,
         details: DogDetails | None,
         summary: ImportSummary,
+        copies: _BackgroundCopies,
     ) -> None:
         emb = self._require_embedder()
         stored: list[tuple[_Prepared, np.ndarray]] = []
         for prepared, vector in batch:
-            try:
-                self._copy_in([prepared])
+            error = copies.wait(prepared)  # the file must be in the store before its row commits
+            if error is None:
                 stored.append((prepared, vector))
-            except OSError as exc:
-                summary.failed.append((prepared.source, f"cannot copy it into the registry ({exc.strerror or exc})"))
+            else:
+                summary.failed.append((prepared.source, f"cannot copy it into the registry ({error.strerror or error})"))
         if not stored:
             return
         base = details or DogDetails()
@@ -721,6 +728,7 @@ class Registry:
                     dog_id = self._store.insert_dog(con, base, tag=tag)
                     created += 1
                 ids += self._store.insert_photos(con, dog_id, [prepared.new_photo(vector)], emb.space_id)
+        copies.committed(p for p, _ in stored)
         self._index_add(ids, np.stack([v for _, v in stored]))
         summary.imported.extend(p.source for p, _ in stored)
         summary.dogs_created += created
@@ -893,6 +901,58 @@ class Registry:
                 if entry.name not in known:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+
+
+class _BackgroundCopies:
+    """Copies an import's photos into the store a little ahead of the model, in two threads.
+
+    A copy ends with fsyncs that wait on the disk, not the CPU, so they overlap with embedding
+    instead of adding to it. A batch is committed only once its copies are done; copies whose
+    photos were not committed (unreadable, cancelled) are deleted at :meth:`close`.
+    """
+
+    def __init__(self, registry: Registry, todo: list[_Prepared], *, ahead: int):
+        self._registry = registry
+        self._todo = todo
+        self._ahead = ahead
+        self._next = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lostpet-copy")
+        self._futures: dict[str, Any] = {}
+        self._uncommitted: set[str] = set()
+
+    def advance(self, consumed: int) -> None:
+        """Start the copies of photos up to ``consumed + ahead``."""
+        while self._next < min(len(self._todo), consumed + self._ahead):
+            prepared = self._todo[self._next]
+            self._futures[prepared.sha256] = self._pool.submit(self._registry._copy_in, [prepared])
+            self._uncommitted.add(prepared.sha256)
+            self._next += 1
+
+    def wait(self, prepared: _Prepared) -> OSError | None:
+        future = self._futures.pop(prepared.sha256, None)
+        try:
+            if future is None:
+                self._registry._copy_in([prepared])
+                self._uncommitted.add(prepared.sha256)
+            else:
+                future.result()
+        except OSError as exc:
+            return exc
+        return None
+
+    def committed(self, prepared: Iterable[_Prepared]) -> None:
+        for p in prepared:
+            self._uncommitted.discard(p.sha256)
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        by_sha = {p.sha256: p for p in self._todo}
+        for sha in self._uncommitted:
+            p = by_sha[sha]
+            with contextlib.suppress(OSError):
+                self._registry._store.photo_file(p.sha256, p.ext).unlink()
 
 
 # ===================================================================== module helpers

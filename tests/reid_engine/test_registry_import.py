@@ -43,6 +43,9 @@ def _consistent(reg: Registry) -> None:
     assert reg.check_integrity() == []
     counts = reg.counts()
     assert counts["photos"] == counts["index_vectors"]
+    # No copy is left in the photo store without its row (unreadable, cancelled, not committed).
+    stored_files = [p for p in (reg.data_dir / "photos").rglob("*") if p.is_file()]
+    assert len(stored_files) == counts["photos"]
 
 
 def test_hostile_corpus_reports_each_bad_file_and_loses_nothing_else(reg, tmp_path):
