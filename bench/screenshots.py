@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     os.environ["LOSTPET_MODELS_DIR"] = str(models)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from PySide6.QtCore import QEventLoop, QMimeData, QPointF, Qt, QTimer, QUrl
+    from PySide6.QtCore import QEventLoop, QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette, QColor
     from PySide6.QtWidgets import QApplication
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtGui import QImage
 
 from reid_engine.errors import CancelledError, RegistryError, ReidError, WeightsError
 from reid_engine.paths import config_dir
@@ -53,29 +54,42 @@ class ModelState(enum.Enum):
     FAILED = "failed"  # anything else (out of memory, no GPU, ...)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class QuerySource:
-    """A photo a person gave us: a file, or an image pasted from the clipboard (PNG bytes)."""
+    """A photo a person gave us: a file, or an image pasted or dropped by value (a ``QImage``).
+
+    Decoding happens in :meth:`engine_input` / :meth:`load`, on the engine worker, never on the UI
+    thread.
+    """
 
     name: str
     path: Path | None = None
-    data: bytes | None = None
+    image: QImage | None = None
 
     def engine_input(self) -> Any:
-        """What the registry accepts: the file path (keeps the original bytes), or a decoded image."""
+        """What the registry accepts: the file path (keeps the original bytes), or a PIL image."""
         if self.path is not None:
             return self.path
-        from reid_engine.images import load_image_bytes
-
-        return load_image_bytes(self.data or b"", self.name)
+        return self._pil()
 
     def load(self, min_side: int | None = None):
         """Decode it (worker thread): an upright RGB PIL image, or :class:`ImageLoadError`."""
-        from reid_engine.images import load_image, load_image_bytes
+        from reid_engine.images import load_image
 
         if self.path is not None:
             return load_image(self.path, min_side=min_side)
-        return load_image_bytes(self.data or b"", self.name, min_side=min_side)
+        return self._pil()
+
+    def _pil(self):
+        from PIL import Image
+
+        from reid_engine.errors import ImageLoadError
+
+        if self.image is None or self.image.isNull():
+            raise ImageLoadError(self.name, "the clipboard image is empty")
+        rgb = self.image.convertToFormat(QImage.Format.Format_RGB888)
+        data = bytes(rgb.constBits())[: rgb.sizeInBytes()]
+        return Image.frombuffer("RGB", (rgb.width(), rgb.height()), data, "raw", "RGB", rgb.bytesPerLine(), 1).copy()
 
 
 class AppState(QObject):
@@ -119,6 +133,11 @@ class AppState(QObject):
         self.thumbnails = ThumbnailCache(self)
         self.engine.busy_changed.connect(self._engine_busy)
 
+        # Hook for CLIP text guidance: ``guide(registry, query_sources, matches, prompt) -> matches``,
+        # run on the engine worker after a search. The search view shows its prompt field only
+        # when this is set (by whoever wires reid_engine.guided / clip_heatmap into the app).
+        self.text_guidance: Callable[..., Any] | None = None
+
         self.model_state = ModelState.LOADING
         self.model_error = ""
         self.model_info: dict[str, Any] = {}
@@ -138,6 +157,10 @@ class AppState(QObject):
     def data_dir(self) -> str | None:
         """The registry folder asked for (``None``: the engine's default)."""
         return self._data_dir_arg or self.settings.data_dir or None
+
+    @property
+    def data_dir_from_command_line(self) -> str | None:
+        return self._data_dir_arg
 
     @property
     def weights_file(self) -> str | None:

@@ -186,23 +186,16 @@ class CompareView(QWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addLayout(header)
-        layout.addLayout(panes, 1)
+        layout.addLayout(panes)
         layout.addLayout(heat_row)
         layout.addWidget(self.banner)
         layout.addWidget(details_box)
         layout.addWidget(self.photos_label)
         layout.addWidget(self.photos_strip)
         layout.addLayout(buttons)
-        layout.addStretch(0)  # takes what the capped photo panes leave
+        layout.addStretch(1)  # what the square photo panes leave goes below, not around the photos
 
         self._setup_heatmap_controls()
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().resizeEvent(event)
-        # Photos are about square: taller panes would only add empty bands above and below them.
-        pane_width = max(160, (self.width() - 30) // 2)
-        for pane in (self.query_pane, self.match_pane):
-            pane.setMaximumHeight(round(pane_width * 1.05))
 
     # ------------------------------------------------------------------ public
     def clear(self) -> None:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -58,8 +58,13 @@ class SearchOutcome:
     seconds: float = 0.0
 
 
-def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilters | None) -> SearchOutcome:
-    """Engine thread: search with every readable query photo; unreadable ones are reported, not fatal."""
+def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilters | None, *,
+                  prompt: str = "", guide=None) -> SearchOutcome:
+    """Engine thread: search with every readable query photo; unreadable ones are reported, not fatal.
+
+    With a ``prompt`` and a ``guide`` (the app's text-guidance hook), the matches are re-ranked by
+    ``guide(reg, sources, matches, prompt)``.
+    """
     start = time.perf_counter()
     remaining = list(sources)
     failed: list[tuple[str, str]] = []
@@ -85,6 +90,8 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
             failed.append((bad.name, exc.reason))
             remaining = [s for s in remaining if s is not bad]
             continue
+        if prompt and guide is not None:
+            matches = guide(reg, remaining, matches, prompt)
         return SearchOutcome(matches, remaining, failed, time.perf_counter() - start)
     if len(failed) == 1:
         name, reason = failed[0]
@@ -191,7 +198,8 @@ class SearchView(QWidget):
         self.prompt.setPlaceholderText("Describe the dog (e.g. “black dog with a white chest”)")
         self.prompt.setClearButtonEnabled(True)
         self.prompt.returnPressed.connect(self._filters_changed)
-        self.prompt.hide()
+        self.prompt.setToolTip("Press Enter to re-rank the results by this description")
+        self.prompt.setVisible(state.text_guidance is not None)
 
         self.banner = MessageBanner()
         self.status_label = QLabel("Results appear here.")
@@ -244,14 +252,17 @@ class SearchView(QWidget):
         super().showEvent(event)
         if not getattr(self, "_sized", False):
             self._sized = True
-            # Results get exactly as many columns as fit in about half the window; compare gets the rest.
-            cell = self.delegate.sizeHint(_default_option(self.grid), self.results.index(0)).width()
-            cell += 2 * self.grid.spacing()
-            chrome = self.grid.verticalScrollBar().sizeHint().width() + 2 * self.grid.frameWidth() + 12
-            total = self.splitter.width()
-            columns = max(2, min(4, (total // 2 - chrome) // cell))
-            left = columns * cell + chrome
-            self.splitter.setSizes([left, max(300, total - left)])
+            QTimer.singleShot(0, self._size_columns)  # once the layout has given the splitter its width
+
+    def _size_columns(self) -> None:
+        """Give the results exactly as many whole columns as fit in about half the width."""
+        cell = self.delegate.sizeHint(_default_option(self.grid), self.results.index(0)).width()
+        cell += 2 * self.grid.spacing()
+        chrome = self.grid.verticalScrollBar().sizeHint().width() + 2 * self.grid.frameWidth() + 12
+        total = self.splitter.width()
+        columns = max(2, min(4, (total // 2 - chrome) // cell))
+        left = columns * cell + chrome
+        self.splitter.setSizes([left, max(300, total - left)])
 
     # ------------------------------------------------------------------ giving photos
     def search_files(self, paths: list[Path]) -> None:
@@ -325,7 +336,9 @@ class SearchView(QWidget):
         waiting = self.state.model_state.value == "loading"
         self.status_label.setText("Waiting for the model to finish loading…" if waiting else "Searching…")
         sources, filters = list(self._query), self.filters()
-        job = self.state.run(search_photos, sources, RESULTS_K, filters, name="Searching", needs_model=True,
+        prompt, guide = self.prompt.text().strip(), self.state.text_guidance
+        job = self.state.run(lambda reg: search_photos(reg, sources, RESULTS_K, filters, prompt=prompt, guide=guide),
+                             name="Searching", needs_model=True,
                              on_result=lambda out: self._results(out, job),
                              on_error=lambda exc: self._failed(exc, job),
                              on_finished=lambda: self._finished(job))

@@ -92,9 +92,11 @@ class SettingsDialog(QDialog):
         data_note = QLabel("Where dogs and photos are stored. Changing it opens the registry in that folder "
                            "(an empty folder starts a new registry).")
         data_note.setWordWrap(True)
-        if state._data_dir_arg:
-            data_note.setText(f"LostPet was started with --data-dir {state._data_dir_arg}; "
+        if state.data_dir_from_command_line:
+            data_note.setText(f"LostPet was started with --data-dir {state.data_dir_from_command_line}; "
                               "that folder is used until you restart without it.")
+            self.data_dir.setEnabled(False)
+            browse.setEnabled(False)
         data_box = QGroupBox("Data")
         data_form = QFormLayout(data_box)
         data_form.addRow("Folder:", data_row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QDate, QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -63,15 +63,6 @@ def rejected_message(rejected: list[tuple[Path, str]]) -> str:
     return f"{len(rejected)} files were not used because they are not photos: {names}."
 
 
-def image_to_png(image: QImage) -> bytes:
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())
-
-
 def sources_from_mime(mime: QMimeData) -> tuple[list[Path], QImage | None]:
     """Local files in a drop or paste, else an image carried by value (a browser or a screenshot)."""
     paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
@@ -87,7 +78,7 @@ def sources_from_mime(mime: QMimeData) -> tuple[list[Path], QImage | None]:
 
 
 def pasted_source(image: QImage, counter: int) -> QuerySource:
-    return QuerySource(name=f"pasted image {counter}", data=image_to_png(image))
+    return QuerySource(name=f"pasted image {counter}", image=image.copy())
 
 
 UNKNOWN_DATE = QDate(1900, 1, 1)
@@ -172,6 +163,12 @@ class MessageBanner(QFrame):
 
     def info(self, text: str, action: str | None = None) -> None:
         self.show_message("info", text, action)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        # The system switched between light and dark: re-tint from the new window colour.
+        if event.type() == event.Type.ApplicationPaletteChange and not self.isHidden():
+            self._apply_palette()
 
     def _apply_palette(self) -> None:
         pal = self.palette()
@@ -329,7 +326,19 @@ class ImagePane(QWidget):
         self._opacity = 0.5
         self._placeholder = placeholder
         self.setMinimumSize(160, 160)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(320, 320)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt API
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        """Square panes: photos of dogs are about square, so no empty bands above and below."""
+        return width
 
     def set_pixmap(self, pixmap: QPixmap | None) -> None:
         self._pixmap = pixmap if pixmap is not None and not pixmap.isNull() else None

@@ -54,6 +54,7 @@ def test_drop_photo_on_search_area_shows_ranked_matches(lostpet_window, qtbot, t
     qtbot.waitUntil(lambda: model.data(top, 1) is not None, timeout=WAIT_MS)  # DecorationRole
     assert not view.grid.grab().isNull()
     assert view.last_seconds is not None and view.last_seconds < 10
+    assert window.state.last_folder("search") == str(query.parent)  # remembered for the file dialog
 
 
 def test_status_filter_narrows_results(lostpet_window, qtbot, three_dogs):
@@ -170,3 +171,27 @@ def test_search_waits_for_the_model_then_runs(make_window, qtbot, tiny_embedder,
         gate.set()
     assert view.results.rowCount() == 0  # an empty registry: the search ran and said so
     assert "no dogs yet" in view.status_label.text()
+
+
+def test_text_guidance_hook_reranks_with_the_prompt(lostpet_window, qtbot, three_dogs):
+    """The prompt field appears when the app is given a guidance hook, whose ranking is then shown."""
+    from lostpet_desktop.views.search_view import SearchView
+
+    window = lostpet_window
+    files, query = three_dogs
+    register_dogs(window, qtbot, files)
+    calls = []
+
+    def guide(reg, sources, matches, prompt):
+        calls.append(prompt)
+        return list(reversed(matches))
+
+    window.state.text_guidance = guide
+    view = SearchView(window.state)
+    qtbot.addWidget(view)
+    assert not view.prompt.isHidden()
+    view.prompt.setText("white patch on the chest")
+    with qtbot.waitSignal(view.results_shown, timeout=WAIT_MS):
+        view.search_files([query])
+    assert calls == ["white patch on the chest"]
+    assert view.results.match(2).dog.tag == "dog2"  # the hook's order, not the engine's
