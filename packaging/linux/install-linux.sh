@@ -17,7 +17,8 @@ DEST="$PREFIX/LostPet"
 if [ "${1:-}" = "--uninstall" ]; then
   rm -rf "$DEST" "$SHARE/applications/lostpet.desktop" "$BIN/lostpet-cli"
   rm -f "$SHARE"/icons/hicolor/*/apps/lostpet.png "$SHARE/icons/hicolor/scalable/apps/lostpet.svg"
-  echo "LostPet removed. Your dogs and photos are still in ${XDG_DATA_HOME:-$HOME/.local/share}/LostPet."
+  command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q -t "$SHARE/icons/hicolor" 2>/dev/null || true
+  echo "LostPet removed. The dogs and photos stay in each user's data folder (~/.local/share/LostPet)."
   exit 0
 fi
 
@@ -36,7 +37,7 @@ for size in 16 24 32 48 64 128 256 512; do
 done
 mkdir -p "$SHARE/icons/hicolor/scalable/apps"
 cp "$ICONS/lostpet.svg" "$SHARE/icons/hicolor/scalable/apps/lostpet.svg"
-sed -e "s|^Exec=.*|Exec=\"$DEST/LostPet\" %F|" -e "s|^TryExec=.*|TryExec=$DEST/LostPet|" \
+sed -e "s|^Exec=.*|Exec=\"$DEST/LostPet\"|" -e "s|^TryExec=.*|TryExec=$DEST/LostPet|" \
   "$DEST/lostpet.desktop" > "$SHARE/applications/lostpet.desktop"
 ln -sf "$DEST/lostpet-cli" "$BIN/lostpet-cli"
 command -v update-desktop-database >/dev/null && update-desktop-database -q "$SHARE/applications" || true
