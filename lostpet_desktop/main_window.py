@@ -85,7 +85,9 @@ class MainWindow(QMainWindow):
         state.busy_changed.connect(self._busy_changed)
         state.model_progress.connect(self._model_progress)
         state.app_error.connect(self.app_banner.error)
-        state.registry_opened.connect(self.app_banner.hide)
+        state.app_warning.connect(self.app_banner.warning)
+        state.registry_opened.connect(self.app_banner.hide)  # a warning for this opening follows it
+
         self._model_state_changed()
         self._restore_geometry()
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QImage
 
-from reid_engine.errors import CancelledError, RegistryError, ReidError, WeightsError
+from reid_engine.errors import RegistryError, ReidError, WeightsError
 from reid_engine.paths import config_dir
 from reid_engine.settings import Settings
 
@@ -111,6 +111,7 @@ class AppState(QObject):
     busy_changed = Signal(str)  # the running job's name, "" when idle
     model_progress = Signal(object)  # Progress while attaching the model to the registry
     app_error = Signal(str)  # a problem not tied to one view (the registry cannot open, ...)
+    app_warning = Signal(str)  # a limitation not tied to one view (the registry is read-only, ...)
 
     def __init__(
         self,
@@ -129,7 +130,7 @@ class AppState(QObject):
         self._factory = embedder_factory or default_embedder_factory
         self.qsettings = qsettings or QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
         self.engine = SerialWorker("engine", self)
-        self.background = BackgroundPool(1, self)
+        self.background = BackgroundPool(2, self)  # the model load, and weight-source checks beside it
         self.thumbnails = ThumbnailCache(self)
         self.engine.busy_changed.connect(self._engine_busy)
 
@@ -278,8 +279,6 @@ class AppState(QObject):
             job = Job(self._open_registry, self.data_dir, name=job_name)
         elif _close:
             job = Job(self._close_registry, name=job_name)
-        elif self._closing:
-            job = Job(_raise, CancelledError(job_name), name=job_name)
         elif needs_model and self.model_state not in (ModelState.LOADING, ModelState.READY):
             job = Job(_raise, ReidError(self.no_model_message()), name=job_name)
         else:
@@ -292,7 +291,9 @@ class AppState(QObject):
         ):
             if slot is not None:
                 signal.connect(slot)
-        if needs_model and self.model_state is ModelState.LOADING and not self._closing:
+        if self._closing:
+            return job  # the window is closing: late requests (a reload after a change) are dropped
+        if needs_model and self.model_state is ModelState.LOADING:
             self._waiting_for_model.append(job)
             self.busy_changed.emit("Waiting for the model to load")
         else:
@@ -336,11 +337,20 @@ class AppState(QObject):
 
     # ------------------------------------------------------------------ engine-thread parts
     def _open_registry(self, data_dir: str | None) -> dict[str, Any]:
+        from reid_engine.errors import RegistryLockedError
         from reid_engine.registry import Registry
 
         self._close_registry()
-        self._registry = Registry.open(data_dir, None)
-        return self._registry.info()
+        try:
+            self._registry = Registry.open(data_dir, None)
+            locked = ""
+        except RegistryLockedError as exc:
+            # Another LostPet is writing: searching and browsing still work on a read-only view.
+            self._registry = Registry.open(data_dir, None, readonly=True)
+            locked = str(exc)
+        info = self._registry.info()
+        info["locked_message"] = locked
+        return info
 
     def _close_registry(self) -> None:
         reg, self._registry = self._registry, None
@@ -348,10 +358,10 @@ class AppState(QObject):
             reg.close()
 
     def _attach(self, embedder: Embedder):
-        if self._registry is None:
-            raise RegistryError(self.registry_error or "The registry is not open.")
-        yield from self._registry.attach_embedder(embedder)
         self._embedder = embedder
+        if self._registry is None:  # it could not open: the model is fine, the banner says why
+            return {}
+        yield from self._registry.attach_embedder(embedder)
         return self._registry.info()
 
     def attached_embedder(self) -> Embedder:
@@ -368,6 +378,10 @@ class AppState(QObject):
         self.registry_info = info
         self._set_counts(info.get("counts", {}))
         self.registry_opened.emit()
+        if info.get("locked_message"):
+            self.app_warning.emit(
+                f"{info['locked_message']} Until then LostPet has opened it read-only: you can search "
+                "and browse, but not register, import or edit.")
 
     def _registry_failed(self, exc: BaseException, generation: int) -> None:
         if generation != self._registry_gen:
@@ -389,8 +403,9 @@ class AppState(QObject):
     def _model_attached(self, info: dict[str, Any], generation: int) -> None:
         if generation != self._model_gen:
             return
-        self.registry_info = info
-        self._set_counts(info.get("counts", self.counts))
+        if info:
+            self.registry_info = {**self.registry_info, **info}
+            self._set_counts(info.get("counts", self.counts))
         self._set_model_state(ModelState.READY)
         waiting, self._waiting_for_model = self._waiting_for_model, []
         for job in waiting:

@@ -52,10 +52,11 @@ class ThumbnailCache(QObject):
         self._cache: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
         self._loading: set[tuple[str, int]] = set()
         self._failed: set[tuple[str, int]] = set()
+        self._closed = False
 
     def get(self, path: str | Path | None, size: int) -> QPixmap | None:
         """The thumbnail if decoded; otherwise ``None`` and a decode is started (UI thread)."""
-        if not path:
+        if not path or self._closed:
             return None
         key = (str(path), int(size))
         pixmap = self._cache.get(key)
@@ -72,6 +73,8 @@ class ThumbnailCache(QObject):
 
     def submit(self, job: Job) -> Job:
         """Run other file-decoding work (a large photo for a pane) on the same small pool."""
+        if self._closed:
+            return job  # closing: never started
         return self._pool.submit(job)
 
     def pending(self) -> int:
@@ -84,6 +87,7 @@ class ThumbnailCache(QObject):
         self._failed = {k for k in self._failed if k[0] != str(path)}
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
+        self._closed = True
         self._pool.shutdown(timeout_s)
 
     def _decoded(self, key: tuple[str, int], image: QImage) -> None:

@@ -81,3 +81,27 @@ def test_about_box_shows_versions_model_and_counts(lostpet_window, qtbot):
     for needle in ("PySide6", "PyTorch", "Dogs", "Photos", "random-init", "Search index"):
         assert needle in text
     dialog.close()
+
+
+def test_a_registry_in_use_elsewhere_opens_read_only_with_a_warning(make_window, qtbot, registry_dir,
+                                                                    tiny_embedder, tmp_path):
+    from reid_engine.registry import Registry
+
+    from photos import make_dog_photo
+
+    photo = make_dog_photo(tmp_path / "bella.jpg", 3, (96, 72))
+    with Registry.open(registry_dir, tiny_embedder) as other:  # "another LostPet window"
+        other.register([photo])
+        window = make_window()
+        assert "is in use" in window.app_banner.text() and "read-only" in window.app_banner.text()
+        assert window.app_banner.kind == "warning"
+        view = window.search_view
+        with qtbot.waitSignal(view.results_shown, timeout=WAIT_MS):
+            view.search_files([photo])  # searching still works
+        assert view.results.rowCount() == 1
+        window.register_view.set_photos(view.query())
+        qtbot.waitUntil(lambda: window.register_view.save_button.isEnabled(), timeout=WAIT_MS)
+        window.register_view.confirm_duplicate = lambda *a: True
+        window.register_view.save()
+        qtbot.waitUntil(lambda: window.register_view.banner.kind == "error", timeout=WAIT_MS)
+        assert "read-only" in window.register_view.banner.text()
