@@ -316,9 +316,8 @@ class Registry:
             prepared = self._prepare_photos(photos)
             self._reject_known(prepared, dog_id=None)
             vectors = self._embed_prepared(prepared) if prepared else np.zeros((0, 0), np.float32)
-            self._copy_in(prepared)
             emb = self._require_embedder() if prepared else self._embedder
-            with self._store.write() as con:
+            with self._copied_in(prepared), self._store.write() as con:
                 dog_id = self._store.insert_dog(con, details)
                 ids = self._store.insert_photos(
                     con, dog_id, [p.new_photo(v) for p, v in zip(prepared, vectors)],
@@ -342,9 +341,8 @@ class Registry:
             if not prepared:
                 return self._store.get_dog(dog_id)
             vectors = self._embed_prepared(prepared)
-            self._copy_in(prepared)
             space = self._require_embedder().space_id
-            with self._store.write() as con:
+            with self._copied_in(prepared), self._store.write() as con:
                 ids = self._store.insert_photos(con, dog_id, [p.new_photo(v) for p, v in zip(prepared, vectors)], space)
                 self._store.touch_dog(con, dog_id)
             self._index_add(ids, vectors)
@@ -867,8 +865,13 @@ class Registry:
             return _normalise_pil(photo)[0]
         return emb.load_photo(Path(photo))
 
-    def _copy_in(self, prepared: Iterable[_Prepared]) -> None:
-        """Copy photos into the store (atomically; before the database records them)."""
+    def _copy_in(self, prepared: Iterable[_Prepared]) -> list[Path]:
+        """Copy photos into the store (atomically; before the database records them).
+
+        Returns:
+            The files this call created (a photo already there is not copied again).
+        """
+        created = []
         for p in prepared:
             target = self._store.photo_file(p.sha256, p.ext)
             if target.exists():
@@ -877,6 +880,20 @@ class Registry:
                 atomic_write_bytes(target, p.data)
             else:
                 atomic_copy(p.source, target)
+            created.append(target)
+        return created
+
+    @contextlib.contextmanager
+    def _copied_in(self, prepared: list[_Prepared]):
+        """Copy photos in for the transaction inside the block; remove the copies if it fails."""
+        created = self._copy_in(prepared)
+        try:
+            yield
+        except BaseException:
+            for path in created:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
 
     def _delete_files(self, photos: Iterable[Photo]) -> None:
         for photo in photos:

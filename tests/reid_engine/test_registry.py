@@ -133,6 +133,9 @@ def test_edit_changes_only_given_fields(reg, photos_dir):
     assert edited.updated_at >= dog.updated_at
     with pytest.raises(InvalidInputError):
         reg.edit(dog.id, DogDetails(tag=other.tag))
+    with pytest.raises(InvalidInputError, match="already used"):  # a taken tag stores nothing
+        reg.register([photos_dir / "dog3" / "v0.jpg"], DogDetails(tag="a"))
+    assert len(list((reg.data_dir / "photos").rglob("*.jpg"))) == 2
     with pytest.raises(NotFoundError):
         reg.edit(12345, DogDetails(name="x"))
     assert_consistent(reg)
