@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import WAIT_MS
+from desktop_helpers import WAIT_MS
 from PySide6.QtCore import QByteArray
 from PySide6.QtWidgets import QDialogButtonBox
 

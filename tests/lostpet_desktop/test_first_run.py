@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import WAIT_MS
+from desktop_helpers import WAIT_MS
 
 from lostpet_desktop.state import ModelState
 from reid_engine.errors import WeightsError

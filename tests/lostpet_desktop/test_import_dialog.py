@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import WAIT_MS
+from desktop_helpers import WAIT_MS
 
 from photos import make_dog_photo
 
@@ -78,7 +78,7 @@ def test_closing_the_window_during_an_import_cancels_it_cleanly(make_window, qtb
 
 
 def test_a_folder_dropped_on_the_search_area_opens_the_import(lostpet_window, tmp_path):
-    from conftest import drop_files
+    from desktop_helpers import drop_files
 
     folder = make_folder(tmp_path / "drop", dogs=1, per_dog=1)
     drop_files(lostpet_window.search_view.drop_area, [folder])

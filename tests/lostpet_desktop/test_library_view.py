@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import WAIT_MS, register_dogs
+from desktop_helpers import WAIT_MS, register_dogs
 
 from lostpet_desktop.models import Roles
 from photos import make_dog_photo

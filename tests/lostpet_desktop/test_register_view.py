@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import WAIT_MS, drop_files, register_dogs
+from desktop_helpers import WAIT_MS, drop_files, register_dogs
 from PIL import Image
 
 from photos import make_dog_photo

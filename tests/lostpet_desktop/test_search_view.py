@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import WAIT_MS, drop_files, register_dogs
+from desktop_helpers import WAIT_MS, drop_files, register_dogs
 from PIL import Image
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
