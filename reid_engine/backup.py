@@ -14,7 +14,8 @@ as they lie in the data directory). It is written atomically: the destination ap
 at all.
 
 Restore goes into an empty or new data directory. A registry that holds dogs or photos is replaced
-only with ``force``, and then it is moved aside (``<folder>.before-restore-<time>``), never deleted.
+only with ``force``, and then it is moved aside (``<folder>.before-restore-<time>``), never deleted;
+other files there (the model cache, settings) stay.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ BACKUP_FORMAT = 1
 MANIFEST_NAME = "backup.json"
 DATA_PREFIX = "data/"
 INDEX_FILES = ("index/index.faiss", "index/index.json")
-KEPT_ON_RESTORE = ("models",)
-"""Entries of the target folder a restore leaves where they are (the shared model cache)."""
+REGISTRY_ENTRIES = ("photos", "thumbs", "index", "registry.lock", "registry.lock.json")
+"""What a restore replaces (with the database and its -wal/-shm). Anything else in the folder stays
+where it is: the model cache (``models/``) and, where the config folder is the data folder (macOS,
+Windows), the settings and the log."""
 
 SNAPSHOT_ATTEMPTS = 3
 
@@ -398,7 +401,7 @@ def _swap_in(staging: Path, target: Path, stamp: str) -> Path | None:
         os.rename(staging, target)
         staging.mkdir()  # the caller removes it
         return None
-    replaced = [e for e in target.iterdir() if e.name not in KEPT_ON_RESTORE]
+    replaced = [e for e in target.iterdir() if e.name in REGISTRY_ENTRIES or e.name.startswith(DB_FILENAME)]
     moved_aside = None
     if replaced:
         moved_aside = target.with_name(f"{target.name}.before-restore-{stamp}")

@@ -138,6 +138,7 @@ def test_restore_refuses_a_registry_with_dogs_unless_forced(registry_dir, tmp_pa
         reg.register([make_dog_photo(tmp_path / "o.jpg", 9)], DogDetails(name="other"))
     (other / "models").mkdir()
     (other / "models" / "cache.bin").write_bytes(b"weights")
+    (other / "settings.json").write_text("{}")  # macOS and Windows keep settings in the data folder
 
     with pytest.raises(BackupError, match="--force"):
         restore_backup(result.path, other)
@@ -149,6 +150,8 @@ def test_restore_refuses_a_registry_with_dogs_unless_forced(registry_dir, tmp_pa
     assert aside is not None and aside.name.startswith("other.before-restore-")
     assert _counts(aside, tiny_embedder)[0]["dogs"] == 1  # the old registry is kept whole
     assert (other / "models" / "cache.bin").read_bytes() == b"weights"  # the model cache stays
+    assert (other / "settings.json").is_file() and not (aside / "settings.json").exists()
+    assert not (aside / "models").exists() and (aside / "photos").is_dir()
 
 
 def test_restore_into_an_empty_registry_needs_no_force(registry_dir, tmp_path, tiny_embedder):
