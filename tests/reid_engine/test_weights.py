@@ -197,6 +197,23 @@ def test_env_var_names_the_file_and_the_argument_wins(monkeypatch, good_files):
     assert weights.resolve_weights(good_files["safetensors"]).path == good_files["safetensors"]
 
 
+def test_weights_shipped_with_the_app_come_after_a_named_file(monkeypatch, good_files, tmp_path):
+    monkeypatch.setattr(weights, "bundled_weights_path", lambda: good_files["safetensors"])
+    resolved = weights.resolve_weights()
+    assert resolved.source == "bundled" and resolved.path == good_files["safetensors"]
+    assert any(s.source == "bundled" and s.available for s in weights.list_sources())
+    assert weights.resolve_weights(good_files["pth"]).source == "file"
+
+
+def test_damaged_bundled_weights_are_skipped_not_fatal(monkeypatch, tmp_path):
+    broken = tmp_path / "dinov2_vits14.safetensors"
+    broken.write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(weights, "bundled_weights_path", lambda: broken)
+    with pytest.raises(weights.WeightsError) as info:
+        weights.resolve_weights()
+    assert info.value.source == "none"
+
+
 def _truncated(folder, good_files):
     path = folder / "truncated.safetensors"
     data = good_files["safetensors"].read_bytes()
