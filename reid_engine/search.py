@@ -8,7 +8,9 @@ per dog:
 2. several query photos (of the same dog) are combined by :data:`DEFAULT_COMBINE`.
 
 Both defaults were measured by ``bench/bench_aggregation.py`` on ``../shared/data/dogfacenet-dev``
-(leave-one-out, photo embeddings from the real weights); see the numbers in
+(leave-one-out, photo embeddings from the real weights): the best photo beats the mean of the top
+two, a soft maximum and the mean (Rank-1 37.2 vs 33.2, 23.6, 18.1), and the best of two query
+photos beats their mean and the averaged vector (36.9 vs 34.1, 36.2); the table is in
 :mod:`reid_engine.registry`. The alternatives stay here so that the bench can compare them.
 """
 
@@ -55,7 +57,7 @@ COMBINES = ("max", "mean")
 """How several query photos' dog scores become one: the best query photo, or their mean."""
 
 DEFAULT_AGGREGATION = "max"
-DEFAULT_COMBINE = "mean"
+DEFAULT_COMBINE = "max"
 
 
 @dataclass(frozen=True)
