@@ -182,17 +182,13 @@ def test_entry_dispatches_to_app_cli_and_self_test(entry, monkeypatch):
     ]
 
 
-def test_entry_makes_the_bundled_weights_the_default(entry, monkeypatch, tmp_path):
+def test_entry_leaves_the_weights_choice_to_the_resolver(entry, monkeypatch, tmp_path):
+    """The bundled weights are a source of reid_engine.weights, not an environment override, so
+    a file the user chooses in the settings still wins over them."""
     module, _ = entry
-    from reid_engine import paths
-
-    bundled = tmp_path / "dinov2_vits14.safetensors"
-    monkeypatch.setattr(paths, "bundled_weights_path", lambda: bundled)
+    monkeypatch.delenv("LOSTPET_WEIGHTS", raising=False)
     module.main([])
-    assert __import__("os").environ["LOSTPET_WEIGHTS"] == str(bundled)
-    monkeypatch.setenv("LOSTPET_WEIGHTS", "/mine.safetensors")  # the user's own choice wins
-    module.main([])
-    assert __import__("os").environ["LOSTPET_WEIGHTS"] == "/mine.safetensors"
+    assert "LOSTPET_WEIGHTS" not in __import__("os").environ
 
 
 def test_bundled_weights_path_looks_in_the_bundle(monkeypatch, tmp_path):
