@@ -57,6 +57,7 @@ __all__ = [
     "ClipUnavailableError",
     "clip_status",
     "find_clip_weights",
+    "load_clip_or_none",
     "normalise_prompt",
 ]
 
@@ -145,6 +146,20 @@ def clip_status(settings: Settings | None = None) -> tuple[bool, str]:
         return False, f"Text search is off: {exc.reason}"
     what = f"{found.path.name}" if found.tag == "file" else f"{found.model_name} ({found.tag})"
     return True, f"Text search uses CLIP {what}."
+
+
+def load_clip_or_none(settings: Settings | None = None, **kwargs: Any) -> tuple[ClipHeatmapper | None, str]:
+    """Load CLIP for text guidance if its weights are here: ``(heatmapper, "")`` or ``(None, why)``.
+
+    Never raises for missing or unusable weights: callers carry on without text guidance and show
+    the reason. ``kwargs`` go to :meth:`ClipHeatmapper.load` (``device``, ``resolution``).
+    """
+    model_name = (settings.clip_model if settings else None) or DEFAULT_MODEL
+    weights_file = settings.clip_weights if settings else None
+    try:
+        return ClipHeatmapper.load(model_name, weights_file, **kwargs), ""
+    except (WeightsError, ImportError) as exc:
+        return None, getattr(exc, "reason", str(exc))
 
 
 def find_clip_weights(

@@ -34,6 +34,7 @@ from .errors import InvalidInputError
 from .heatmap import MIN_CELL_COVERAGE, SquareLayout
 
 if TYPE_CHECKING:
+    from .clip_heatmap import ClipHeatmapper
     from .embedder import Embedder
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "TokenCache",
     "guided_scores",
     "parse_region",
+    "query_region",
     "region_from_box",
     "region_scores",
     "region_to_grid",
@@ -106,6 +108,48 @@ def region_to_grid(
     region = _check_region(region)
     layout = SquareLayout.of((region.shape[1], region.shape[0]), side, square_mode)
     return np.clip(layout.image_to_grid(region, grid), 0.0, 1.0)
+
+
+def query_region(
+    image: Image.Image,
+    *,
+    box: str | tuple[float, float, float, float] | None = None,
+    prompt: str | None = None,
+    clip: ClipHeatmapper | None = None,
+    clip_unavailable: str = "no CLIP weights are loaded",
+) -> tuple[np.ndarray | None, str]:
+    """The region map for a search, from a box and/or a text prompt, and a note for the user.
+
+    A box alone gives a box region; a prompt alone gives CLIP's heatmap; both give the heatmap
+    inside the box. Without CLIP the prompt is dropped (never an error) and the note says so, so
+    the caller searches on with whatever guidance is left.
+
+    Args:
+        image: The query photo (as it will be embedded).
+        box: ``(x, y, w, h)`` in pixels, or the CLI's ``"x,y,w,h"`` text (pixels or fractions).
+        prompt: Text such as ``"red collar"``.
+        clip: A loaded heatmapper, or ``None`` when CLIP is unavailable.
+        clip_unavailable: Why CLIP is unavailable (``clip_status``'s reason), for the note.
+
+    Returns:
+        ``(region or None, note)``; the note is ``""`` when everything asked for was used.
+
+    Raises:
+        InvalidInputError: A malformed box, or an empty prompt.
+    """
+    size = image.size
+    region = None
+    if box is not None:
+        pixels = parse_region(box, size) if isinstance(box, str) else _clip_box(box, size, box)
+        region = region_from_box(size, pixels)
+    note = ""
+    if prompt is not None:
+        if clip is None:
+            note = f"Text guidance is off ({clip_unavailable}); searching without the prompt."
+        else:
+            heat = clip.heatmap(image, prompt)
+            region = heat if region is None else heat * region
+    return region, note
 
 
 def crop_region(region: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

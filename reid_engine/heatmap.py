@@ -33,6 +33,7 @@ __all__ = [
     "explain",
     "explain_tokens",
     "overlay",
+    "uncrop_heat",
     "upsample_to_image",
 ]
 
@@ -197,6 +198,22 @@ class SquareLayout:
         wy = self.grid_to_image_weights(gh, 1, out_h)
         wx = self.grid_to_image_weights(gw, 0, out_w)
         return (wy @ grid_map @ wx.T).astype(np.float32)
+
+
+def uncrop_heat(heat: np.ndarray, box: tuple[int, int, int, int], image_size: tuple[int, int]) -> np.ndarray:
+    """A heatmap computed on a crop ``box = (x, y, w, h)`` placed back on the whole photo (0 outside).
+
+    For photos the registry embedded as an auto-crop: explain the crops, show the originals.
+    """
+    x, y, w, h = (int(v) for v in box)
+    heat = np.asarray(heat, np.float32)
+    if heat.shape != (h, w):
+        raise InvalidInputError(f"The heatmap is {heat.shape[1]}x{heat.shape[0]} but the crop is {w}x{h}.")
+    full = np.zeros((image_size[1], image_size[0]), np.float32)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(image_size[0], x + w), min(image_size[1], y + h)
+    full[y0:y1, x0:x1] = heat[y0 - y : y1 - y, x0 - x : x1 - x]
+    return full
 
 
 def upsample_to_image(

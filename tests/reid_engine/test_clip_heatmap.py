@@ -163,3 +163,10 @@ def test_unsupported_architectures_are_refused():
 
     with pytest.raises(InvalidInputError, match="not a plain open_clip ViT"):
         ClipHeatmapper(torch.nn.Linear(2, 2), None, model_name="odd", source="test")
+
+
+def test_load_clip_or_none_never_raises_for_missing_weights(empty_hf_cache):
+    from reid_engine.clip_heatmap import load_clip_or_none
+
+    clip, reason = load_clip_or_none(Settings())
+    assert clip is None and "no CLIP weights" in reason

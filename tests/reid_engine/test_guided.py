@@ -213,3 +213,25 @@ def test_guided_scores_accepts_paths(tiny_embedder, tmp_path):
     query = photos.dog_image(0, (96, 72))[0]
     out = guided_scores(tiny_embedder, query, np.ones((72, 96)), paths, [0.5, 0.5], alpha=1.0)
     assert out.shape == (2,) and out[0] > out[1]  # the identical photo matches best everywhere
+
+
+def test_query_region_from_box_prompt_or_both():
+    from reid_engine.guided import query_region
+
+    img = Image.new("RGB", (80, 60))
+
+    class HalfClip:
+        def heatmap(self, image, prompt):
+            heat = np.zeros((image.height, image.width), np.float32)
+            heat[:, 40:] = 0.8
+            return heat
+
+    region, note = query_region(img, box="0,0,0.5,1")
+    assert note == "" and region[:, :40].min() == 1 and region[:, 40:].max() == 0
+    region, note = query_region(img, prompt="red collar", clip=HalfClip())
+    assert note == "" and region[0, 79] == pytest.approx(0.8)
+    region, _ = query_region(img, box=(30, 0, 20, 60), prompt="red collar", clip=HalfClip())
+    assert region[:, 40:50].min() == pytest.approx(0.8) and region[:, :40].max() == 0 and region[:, 50:].max() == 0
+    region, note = query_region(img, box="0,0,10,10", prompt="red collar", clip=None, clip_unavailable="no weights")
+    assert region.sum() == 100 and "Text guidance is off (no weights)" in note
+    assert query_region(img) == (None, "")

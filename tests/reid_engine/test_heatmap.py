@@ -159,3 +159,12 @@ def test_colormaps_run_from_cold_to_hot():
     lut = colormap_lut("inferno")
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     assert lut[0].sum() < lut[-1].sum()
+
+
+def test_uncrop_heat_places_a_crop_heatmap_on_the_photo():
+    from reid_engine.heatmap import uncrop_heat
+
+    full = uncrop_heat(np.ones((20, 30)), (50, 10, 30, 20), (100, 40))
+    assert full.shape == (40, 100) and full.sum() == 600 and full[10, 50] == 1 and full[9, 50] == 0
+    with pytest.raises(InvalidInputError):
+        uncrop_heat(np.ones((5, 5)), (0, 0, 30, 20), (100, 40))
