@@ -148,6 +148,10 @@ class DogFinder:
         if method == "clip" and clip is None:
             raise WeightsError("clip", "finding dogs with CLIP needs CLIP weights, and none are loaded.")
         self.embedder = embedder
+        # Always letterbox for finding (whatever the embedder's square mode): no part of the photo is lost.
+        self._pad_embedder = (
+            embedder if embedder is None or embedder.config.square == "pad" else embedder.with_config(square="pad")
+        )
         self.method = method
         self.clip = clip
         self._session = _onnx_session(str(_saliency_path(saliency_model))) if method == "saliency" else None
@@ -170,17 +174,15 @@ class DogFinder:
             assert self.clip is not None
             grid, layout = self.clip.grid_heatmap(image, DOG_PROMPT, BACKGROUND_CONTRAST)
             return layout, grid
-        assert self.embedder is not None
-        emb = self.embedder
+        assert self._pad_embedder is not None
+        emb = self._pad_embedder
         layout = SquareLayout.of(image.size, emb.image_size, "pad")
-        # Always letterbox here (whatever the embedder's square mode) so no part of the photo is lost.
-        pad_emb = emb if emb.config.square == "pad" else emb.with_config(square="pad")
         coverage = layout.cell_coverage(emb.grid) >= 0.5
         if self.method == "pca":
-            _, tokens = pad_emb.embed_with_tokens([image])
+            _, tokens = emb.embed_with_tokens([image])
             grid_map = _pca_foreground(tokens[0], coverage)
         else:
-            grid_map = _cls_attention(pad_emb, image)
+            grid_map = _cls_attention(emb, image)
             grid_map = np.where(coverage, grid_map, 0.0)
             grid_map = _normalise(grid_map, coverage)
         return layout, grid_map

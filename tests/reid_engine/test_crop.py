@@ -287,3 +287,11 @@ def test_training_wrapper_runs_the_same_command(tmp_path, monkeypatch, capsys):
 
 class _FakeFinder(_Fake):
     method = "fake"
+
+
+def test_finders_letterbox_whatever_the_embedders_square_mode(tiny_embedder):
+    cropping = tiny_embedder.with_config(square="center-crop")
+    finder = DogFinder(cropping, "pca")
+    assert finder._pad_embedder.config.square == "pad"
+    fg = finder.foreground(Image.new("RGB", (300, 100), (50, 60, 70)))
+    assert fg.shape == (100, 300)
