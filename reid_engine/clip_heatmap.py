@@ -472,13 +472,17 @@ class ClipHeatmapper:
         return feats[0].cpu().numpy(), layout
 
     def _clear_forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, (gh, gw) = self._before_last_block(x)
+        return self._clear_last_block(h, gh, gw)
+
+    def _before_last_block(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """CLIP's own forward up to the last block: (B, 1 + gh*gw, width) tokens and the grid."""
         import torch
-        import torch.nn.functional as F
 
         v = self.model.visual
         dtype = v.conv1.weight.dtype
         patches = v.conv1(x.to(dtype))  # (B, width, gh, gw)
-        b, width, gh, gw = patches.shape
+        b, _, gh, gw = patches.shape
         tokens = patches.flatten(2).transpose(1, 2)
         cls_tok = v.class_embedding.to(dtype).view(1, 1, -1).expand(b, -1, -1)
         h = torch.cat([cls_tok, tokens], dim=1) + self._pos_embed(gh, gw).to(dtype)
@@ -490,7 +494,16 @@ class ClipHeatmapper:
             h = block(h)
         if not getattr(transformer, "batch_first", True):
             h = h.transpose(0, 1)
-        last = transformer.resblocks[-1]
+        return h, (gh, gw)
+
+    def _clear_last_block(self, h: torch.Tensor, gh: int, gw: int) -> torch.Tensor:
+        """The last block as query-query attention without residual or FFN -> unit text-space tokens."""
+        import torch
+        import torch.nn.functional as F
+
+        v = self.model.visual
+        b = h.shape[0]
+        last = v.transformer.resblocks[-1]
         y = last.ln_1(h)
         attn = last.attn
         q, _, val = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)

@@ -170,3 +170,18 @@ def test_load_clip_or_none_never_raises_for_missing_weights(empty_hf_cache):
 
     clip, reason = load_clip_or_none(Settings())
     assert clip is None and "no CLIP weights" in reason
+
+
+def test_dense_path_follows_open_clips_own_forward_up_to_the_last_block(clip):
+    import torch
+
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        mine, grid = clip._before_last_block(x)
+        layers = len(clip.model.visual.transformer.resblocks)
+        ref = clip.model.visual.forward_intermediates(
+            x, indices=[layers - 2], output_fmt="NLC", output_extra_tokens=True
+        )
+    assert grid == (4, 4)
+    assert torch.allclose(mine[:, 1:], ref["image_intermediates"][0], atol=1e-5)
+    assert torch.allclose(mine[:, :1], ref["image_intermediates_prefix"][0], atol=1e-5)
