@@ -135,6 +135,7 @@ class Registry:
         self._index_generation = -1  # database generation the index reflects (read-only catch-up)
         self._filter_cache: dict[tuple, AllowedIds] = {}
         self._filter_cache_generation = -1
+        self._token_cache = None  # guided.TokenCache of candidates' patch tokens, made on first use
         self._closed = False
 
     # ================================================================= opening and closing
@@ -494,17 +495,75 @@ class Registry:
         filters: SearchFilters | None = None,
         *,
         exclude_dog: int | None = None,
+        region: np.ndarray | None = None,
+        alpha: float | None = None,
     ) -> list[Match]:
         """The ``k`` dogs that look most like the photo(s), best first.
 
         Several photos are one combined query (photos of the same dog). See the module docstring
         for how photos become per-dog scores.
 
+        Args:
+            photos: Query photo file(s) or in-memory image(s).
+            k: How many dogs to return.
+            filters: Status and date restrictions.
+            exclude_dog: Leave this dog out (e.g. when checking a dog against the others).
+            region: Region guidance for a single query photo: (H, W) weights in [0, 1] over the
+                photo (any resolution; it is resized to the photo as decoded), from a drawn box
+                (:func:`reid_engine.guided.region_from_box`) or a CLIP text heatmap. The top
+                candidates are then re-scored with the query's patch tokens in that region
+                (:func:`reid_engine.guided.guided_scores`). ``None``: unguided.
+            alpha: Weight of the region score (default :data:`reid_engine.guided.DEFAULT_ALPHA`).
+
         Raises:
             ImageLoadError: A query photo cannot be read.
         """
         with self._lock:
-            return self.search_vectors(self.embed_query(photos), k, filters, exclude_dog=exclude_dog)
+            if region is None:
+                return self.search_vectors(self.embed_query(photos), k, filters, exclude_dog=exclude_dog)
+            return self._guided_search(photos, k, filters, exclude_dog, region, alpha)
+
+    def _guided_search(self, photos, k, filters, exclude_dog, region, alpha) -> list[Match]:
+        from .guided import DEFAULT_ALPHA, DEFAULT_DEPTH, TokenCache, guided_scores
+
+        emb = self._require_embedder()
+        images = [self._decode_for_model(p) for p in _as_list(photos)]
+        if len(images) != 1:
+            raise InvalidInputError("Region guidance works with one query photo at a time.")
+        query = images[0]
+        region = _resize_region(np.asarray(region, dtype=np.float32), query.size)
+        candidates = self.candidates(emb.embed([query]), max(int(k), DEFAULT_DEPTH), filters,
+                                     exclude_dog=exclude_dog)
+        head, tail = candidates[:DEFAULT_DEPTH], candidates[DEFAULT_DEPTH:]
+        if not head:
+            return []
+        best = [self._store.get_photo(c.best_photo) for c in head]
+        if self._token_cache is None:
+            self._token_cache = TokenCache()
+        scores = guided_scores(
+            emb, query, region, [p.path for p in best], [c.score for c in head],
+            DEFAULT_ALPHA if alpha is None else float(alpha),
+            keys=[(emb.space_id, p.sha256) for p in best], cache=self._token_cache,
+        )
+        rescored = [
+            DogScore(c.dog_id, float(s), c.best_photo, c.query_index) for c, s in zip(head, scores)
+        ]
+        rescored.sort(key=lambda c: -c.score)
+        return self._matches((rescored + list(tail))[: max(0, int(k))])
+
+    def explain(self, query: PhotoInput, photo: Photo | int) -> tuple[np.ndarray, np.ndarray]:
+        """Which regions of a query photo and a stored photo correspond.
+
+        Returns:
+            ``(query_heat, photo_heat)``: float32 arrays in [0, 1], each (H, W) at its photo's size
+            as decoded for the model (resize to display; see :func:`reid_engine.heatmap.overlay`).
+        """
+        from .heatmap import explain
+
+        with self._lock:
+            emb = self._require_embedder()
+            stored = self.get_photo(photo) if isinstance(photo, int) else photo
+            return explain(emb, self._decode_for_model(query), self._decode_for_model(stored.path))
 
     def search_vectors(
         self,
@@ -986,6 +1045,19 @@ class _BackgroundCopies:
 
 
 # ===================================================================== module helpers
+def _resize_region(region: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A region map resized (bilinear) to ``size`` = (width, height), values kept in [0, 1]."""
+    from PIL import Image
+
+    if region.ndim != 2 or not region.size:
+        raise InvalidInputError("A search region must be a 2-D map over the query photo.")
+    if region.shape == (size[1], size[0]):
+        return np.clip(region, 0.0, 1.0)
+    resized = Image.fromarray(np.clip(region, 0.0, 1.0).astype(np.float32), mode="F").resize(
+        size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
 def _as_list(photos: Sequence[PhotoInput] | PhotoInput) -> list:
     if isinstance(photos, (str, os.PathLike)) or _is_pil(photos):
         return [photos]

@@ -53,6 +53,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="date_to", metavar="DATE", help="only dogs dated on or before YYYY-MM-DD")
     p.add_argument("--each", action="store_true",
                    help="each photo is its own query (with --json: one JSON object per line)")
+    g = p.add_argument_group("guidance (one photo per query)")
+    g.add_argument("--region", metavar="X,Y,W,H",
+                   help="make this part of the photo count more: pixels, or fractions such as 0.3,0.5,0.2,0.2")
+    g.add_argument("--prompt", metavar="TEXT",
+                   help='make what the text describes count more, e.g. "red collar" (needs CLIP weights)')
+    g.add_argument("--guide-weight", type=float, default=None, metavar="A",
+                   help="weight of the guided region against the whole photo, 0..1 (default 0.5)")
     _common(p, model=True)
     p.set_defaults(func=cmd_search)
 
@@ -164,11 +171,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         if pending:
             print(f"warning: {pending} photo(s) are not searchable yet (stored with other model weights); "
                   "run `lostpet-cli reindex` once the registry is free.", file=sys.stderr)
+        guide = _Guidance(args) if (args.region or args.prompt) else None
         for query in queries:
-            matches = reg.search([Path(p) for p in query], k=args.k, filters=filters)
+            region, note = guide.region_for(query) if guide else (None, "")
+            matches = reg.search([Path(p) for p in query], k=args.k, filters=filters, region=region,
+                                 alpha=args.guide_weight)
             label = query[0] if len(query) == 1 else query
             if args.json:
-                common.print_json({"query": label, "matches": [_match_json(m) for m in matches]})
+                out = {"query": label, "matches": [_match_json(m) for m in matches]}
+                if guide:
+                    out["guided"] = region is not None
+                    out["guidance_note"] = note or None
+                common.print_json(out)
             else:
                 print(f"query: {label if isinstance(label, str) else ', '.join(label)}")
                 if not matches:
@@ -178,6 +192,31 @@ def cmd_search(args: argparse.Namespace) -> int:
                     print(f"  {m.rank:>3}. {m.score:.3f}  {m.dog.tag}{name}  [{m.dog.status.value}]  "
                           f"photo {m.photo.id} ({m.photo.original_name})")
     return EXIT_OK
+
+
+class _Guidance:
+    """Turns ``--region`` / ``--prompt`` into a region map over each query photo."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.box, self.prompt = args.region, args.prompt
+        self.clip, self.clip_problem = None, ""
+        if self.prompt:
+            from ..clip_heatmap import load_clip_or_none
+            from ..settings import Settings
+
+            self.clip, self.clip_problem = load_clip_or_none(Settings.load())
+            if self.clip is None:
+                print(f"warning: searching without the text prompt: {self.clip_problem}", file=sys.stderr)
+
+    def region_for(self, query: list[str]):
+        from ..guided import query_region
+        from ..images import load_image
+
+        if len(query) != 1:
+            raise InvalidInputError("--region and --prompt guide one photo per query: add --each.")
+        image = load_image(query[0])  # full size: --region is in the photo's own pixels
+        return query_region(image, box=self.box, prompt=self.prompt, clip=self.clip,
+                            clip_unavailable=self.clip_problem or "no CLIP weights are loaded")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

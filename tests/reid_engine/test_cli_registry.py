@@ -151,3 +151,26 @@ def test_reindex(capsys, data, dogs):
     run_json(capsys, "import", dogs, "--data-dir", data)
     code, result = run_json(capsys, "reindex", "--data-dir", data)
     assert code == EXIT_OK and result["photos"] == result["index_vectors"] == 9 and result["problems"] == []
+
+
+def test_search_with_a_region_and_a_prompt_without_clip_weights(capsys, data, dogs):
+    run_json(capsys, "import", dogs, "--per-folder", "--data-dir", data)
+    query = dogs / "rex2" / "2.jpg"
+    code, plain = run_json(capsys, "search", query, "--data-dir", data)
+    code, guided = run_json(capsys, "search", query, "--region", "0.25,0.25,0.5,0.5", "--guide-weight", "1",
+                            "--data-dir", data)
+    assert code == EXIT_OK and guided["guided"] is True and guided["guidance_note"] is None
+    assert {m["tag"] for m in guided["matches"]} == {m["tag"] for m in plain["matches"]}
+    assert [m["score"] for m in guided["matches"]] != [m["score"] for m in plain["matches"]]
+    # No CLIP weights here: the prompt is dropped with a plain warning, and the search still runs.
+    code, out, err = run(capsys, "search", query, "--prompt", "red collar", "--json", "--data-dir", data)
+    result = json.loads(out)
+    assert code == EXIT_OK and result["matches"] and result["guided"] is False
+    assert "without the text prompt" in err and "Traceback" not in err
+
+
+def test_a_region_with_several_query_photos_asks_for_each(capsys, data, dogs):
+    run_json(capsys, "import", dogs, "--per-folder", "--data-dir", data)
+    code, out, err = run(capsys, "search", dogs / "rex1" / "0.jpg", dogs / "rex1" / "1.jpg",
+                         "--region", "1,1,20,20", "--data-dir", data)
+    assert code == EXIT_ERROR and "--each" in err and len(err.strip().splitlines()) == 1
