@@ -138,6 +138,11 @@ class AppState(QObject):
         # run on the engine worker after a search. The search view shows its prompt field only
         # when this is set (by whoever wires reid_engine.guided / clip_heatmap into the app).
         self.text_guidance: Callable[..., Any] | None = None
+        # CLIP for the search view's "Focus on" prompt: loaded on the engine worker the first time a
+        # prompt is used, then kept (engine thread only; forgotten when the CLIP settings change).
+        self._clip: Any = None
+        self._clip_reason = ""
+        self._clip_tried = False
 
         self.model_state = ModelState.LOADING
         self.model_error = ""
@@ -185,6 +190,24 @@ class AppState(QObject):
         except (ImportError, ValueError):
             return False
 
+    def clip_status(self) -> tuple[bool, str]:
+        """Whether text prompts can be offered, and a sentence saying so (cheap: no torch import)."""
+        from reid_engine import clip_heatmap
+
+        return clip_heatmap.clip_status(self.settings)
+
+    def clip_heatmapper(self) -> tuple[Any, str]:
+        """Engine thread: ``(ClipHeatmapper, "")`` or ``(None, why)``; CLIP is loaded once, on first use."""
+        if not self._clip_tried:
+            from reid_engine import clip_heatmap
+
+            self._clip, self._clip_reason = clip_heatmap.load_clip_or_none(self.settings)
+            self._clip_tried = True
+        return self._clip, self._clip_reason
+
+    def _forget_clip(self) -> None:
+        self._clip, self._clip_reason, self._clip_tried = None, "", False
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Open the registry (engine worker) and load the model (background), both at once."""
@@ -214,6 +237,8 @@ class AppState(QObject):
         new.save()
         if new.weights_file != old.weights_file:
             self._weights_arg = None  # chosen in the app: the setting now wins over --weights
+        if (new.clip_model, new.clip_weights) != (old.clip_model, old.clip_weights):
+            self.run(lambda _reg: self._forget_clip(), name="Forgetting the text model")
         self.settings_changed.emit()
         if new.data_dir != old.data_dir and not self._data_dir_arg:
             self.reopen()

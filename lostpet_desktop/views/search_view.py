@@ -33,7 +33,9 @@ from reid_engine.models import DogStatus, Match, SearchFilters
 from ..models import CardDelegate, MatchListModel, PhotoListModel
 from ..state import AppState, QuerySource
 from ..workers import Job, describe_error
-from .compare_view import CompareView
+from ..thumbnails import read_image
+from .compare_view import CompareView, _pil_to_qimage
+from .region_pane import Fractions, RegionPane, fraction_to_pixels
 from .widgets import (
     MessageBanner,
     PhotoDropArea,
@@ -46,6 +48,19 @@ from .widgets import (
 )
 
 RESULTS_K = 24
+_FOCUS_SIDE = 512  # the region map (and CLIP's view of the photo) is made at most this large
+_PREVIEW_SIZE = 420
+_ONE_PHOTO_ONLY = ("Focusing on a region works with one query photo. "
+                   "Search with a single photo to mark a collar, a patch or another marking.")
+_PROMPT_HINT = "e.g. red collar, white patch on chest"
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What the user asked the search to look at: a box (photo fractions) and/or a text prompt."""
+
+    box: Fractions | None = None
+    prompt: str = ""
 
 
 @dataclass
@@ -56,14 +71,47 @@ class SearchOutcome:
     used: list[QuerySource]
     failed: list[tuple[str, str]] = field(default_factory=list)  # (photo name, reason)
     seconds: float = 0.0
+    guided: bool = False  # a region was used
+    heat_preview: QImage | None = None  # the query photo with the CLIP heatmap, when a prompt was used
+    note: str = ""  # what of the focus could not be used, and why
+
+
+def focus_region(source: QuerySource, focus: Focus, clip_provider=None):
+    """Engine thread: ``(region map or None, note, heat preview or None)`` for one query photo.
+
+    The map is made on a copy of the photo at most ``_FOCUS_SIDE`` pixels across (the registry
+    resizes it to the photo). ``clip_provider() -> (ClipHeatmapper | None, reason)`` is called
+    only when there is a prompt (it loads CLIP once).
+    """
+    from reid_engine import heatmap
+    from reid_engine.guided import query_region
+    from reid_engine.images import make_thumbnail
+
+    try:
+        image = source.load()
+    except ImageLoadError:
+        return None, "", None  # the search itself reports the unreadable photo
+    small = make_thumbnail(image, min(_FOCUS_SIDE, max(image.size)))
+    box = fraction_to_pixels(focus.box, small.size) if focus.box else None
+    clip, reason = (None, "")
+    if focus.prompt:
+        clip, reason = clip_provider() if clip_provider is not None else (None, "no text model is set up")
+    region, note = query_region(small, box=box, prompt=focus.prompt or None, clip=clip,
+                                clip_unavailable=reason or "no CLIP weights are loaded")
+    preview = None
+    if region is not None and focus.prompt and clip is not None:
+        preview = _pil_to_qimage(heatmap.overlay(small, region, alpha=1.0))
+    return region, note, preview
 
 
 def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilters | None, *,
-                  prompt: str = "", guide=None) -> SearchOutcome:
+                  prompt: str = "", guide=None, focus: Focus | None = None,
+                  clip_provider=None) -> SearchOutcome:
     """Engine thread: search with every readable query photo; unreadable ones are reported, not fatal.
 
     With a ``prompt`` and a ``guide`` (the app's text-guidance hook), the matches are re-ranked by
-    ``guide(reg, sources, matches, prompt)``.
+    ``guide(reg, sources, matches, prompt)``. With a ``focus`` and exactly one photo, the search is
+    region-guided (see :func:`focus_region`).
     """
     start = time.perf_counter()
     remaining = list(sources)
@@ -79,8 +127,14 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
         remaining = keep
         if not remaining:
             break
+        region, note, preview = None, "", None
+        if focus is not None and len(remaining) == 1:
+            region, note, preview = focus_region(remaining[0], focus, clip_provider)
         try:
-            matches = reg.search(inputs, k=k, filters=filters)
+            if region is not None:
+                matches = reg.search(inputs, k=k, filters=filters, region=region)
+            else:
+                matches = reg.search(inputs, k=k, filters=filters)
         except ImageLoadError as exc:
             bad = next((s for s in remaining if s.path is not None and Path(s.path) == Path(exc.path)), None)
             if bad is None:
@@ -92,7 +146,8 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
             continue
         if prompt and guide is not None:
             matches = guide(reg, remaining, matches, prompt)
-        return SearchOutcome(matches, remaining, failed, time.perf_counter() - start)
+        return SearchOutcome(matches, remaining, failed, time.perf_counter() - start,
+                             guided=region is not None, heat_preview=preview, note=note)
     if len(failed) == 1:
         name, reason = failed[0]
         raise ReidError(f"Cannot read photo {name}: {reason}")
@@ -166,6 +221,44 @@ class SearchView(QWidget):
         query_row.addLayout(query_text)
         self.query_row.hide()
 
+        # Focus on: a region dragged on the query photo and/or a text prompt (CLIP).
+        self._searched_prompt = ""
+        self.focus_pane = RegionPane("Loading…")
+        self.focus_pane.setFixedSize(190, 190)
+        self.focus_pane.set_opacity(0.55)
+        self.focus_pane.region_changed.connect(self._region_drawn)
+        self.focus_title = QLabel("<b>Focus on</b>")
+        self.focus_prompt = QLineEdit()
+        self.focus_prompt.setClearButtonEnabled(True)
+        self.focus_prompt.setMaxLength(200)
+        self.focus_prompt.editingFinished.connect(self._prompt_changed)
+        self.focus_note = QLabel()
+        self.focus_note.setWordWrap(True)
+        self.focus_note.setStyleSheet("color: gray; font-size: small;")
+        self.focus_hint = QLabel()
+        self.focus_hint.setWordWrap(True)
+        self.clear_region_button = QPushButton("Clear region")
+        self.clear_region_button.setToolTip("Forget the marked region and search the whole photo again")
+        self.clear_region_button.clicked.connect(self.clear_region)
+        focus_text = QVBoxLayout()
+        focus_text.addWidget(self.focus_title)
+        focus_text.addWidget(self.focus_prompt)
+        focus_text.addWidget(self.focus_note)
+        focus_text.addWidget(self.focus_hint)
+        clear_row = QHBoxLayout()
+        clear_row.addWidget(self.clear_region_button)
+        clear_row.addStretch(1)
+        focus_text.addLayout(clear_row)
+        focus_text.addStretch(1)
+        self.focus_row = QWidget()
+        focus_row = QHBoxLayout(self.focus_row)
+        focus_row.setContentsMargins(0, 0, 0, 0)
+        focus_row.addWidget(self.focus_pane, 0, Qt.AlignmentFlag.AlignTop)
+        focus_row.addLayout(focus_text, 1)
+        self.focus_row.hide()
+        self._clip_ok, self._clip_text = state.clip_status()
+        self._update_focus_controls()
+
         # Filters.
         self.status_filter = QComboBox()
         self.status_filter.addItem("All statuses", None)
@@ -225,6 +318,7 @@ class SearchView(QWidget):
         left_layout.setContentsMargins(0, 0, 4, 0)
         left_layout.addWidget(self.drop_area)
         left_layout.addWidget(self.query_row)
+        left_layout.addWidget(self.focus_row)
         left_layout.addLayout(filters)
         left_layout.addWidget(self.prompt)
         left_layout.addWidget(self.banner)
@@ -296,6 +390,9 @@ class SearchView(QWidget):
         n = len(self._query)
         self.query_label.setText(f"Searching with {n} photo{'s' if n != 1 else ''}")
         self.query_row.setVisible(bool(self._query))
+        self.focus_pane.set_region(None)  # a region belongs to one photo
+        self._show_preview()
+        self._update_focus_controls()
         self.banner.hide()
         self.compare.clear()
         self.run_search()
@@ -308,6 +405,9 @@ class SearchView(QWidget):
         self._query_pixmaps = {}
         self.query_model.set_items([])
         self.query_row.hide()
+        self.focus_pane.set_region(None)
+        self.focus_pane.set_pixmap(None)
+        self.focus_row.hide()
         self.results.clear()
         self.compare.clear()
         self.banner.hide()
@@ -337,7 +437,10 @@ class SearchView(QWidget):
         self.status_label.setText("Waiting for the model to finish loading…" if waiting else "Searching…")
         sources, filters = list(self._query), self.filters()
         prompt, guide = self.prompt.text().strip(), self.state.text_guidance
-        job = self.state.run(lambda reg: search_photos(reg, sources, RESULTS_K, filters, prompt=prompt, guide=guide),
+        focus = self.focus()
+        self._searched_prompt = focus.prompt if focus else ""
+        job = self.state.run(lambda reg: search_photos(reg, sources, RESULTS_K, filters, prompt=prompt, guide=guide,
+                                                       focus=focus, clip_provider=self.state.clip_heatmapper),
                              name="Searching", needs_model=True,
                              on_result=lambda out: self._results(out, job),
                              on_error=lambda exc: self._failed(exc, job),
@@ -349,6 +452,9 @@ class SearchView(QWidget):
         if job is not self._job:
             return
         self.results.set_matches(outcome.matches)
+        self.focus_pane.set_overlay(QPixmap.fromImage(outcome.heat_preview) if outcome.heat_preview else None)
+        if outcome.note:
+            self.banner.info(outcome.note)
         if outcome.failed:
             names = "; ".join(f"{n}: {r}" for n, r in outcome.failed)
             self.banner.warning(f"Some photos could not be read and were left out. {names}")
@@ -359,7 +465,8 @@ class SearchView(QWidget):
         else:
             likely = sum(1 for m in outcome.matches if self.state.band(m.score) == "likely")
             what = f"{likely} likely the same dog" if likely else "none likely the same dog"
-            self.status_label.setText(f"{n} dogs, best first ({what}). Click one to compare.")
+            focused = " Focused on the marked region." if outcome.guided else ""
+            self.status_label.setText(f"{n} dogs, best first ({what}).{focused} Click one to compare.")
             self.grid.setCurrentIndex(self.results.index(0))
         self.grid.scrollToTop()
         self.grid.viewport().repaint()  # the figure below is "results on screen"
@@ -386,6 +493,90 @@ class SearchView(QWidget):
         index = match.query_index if 0 <= match.query_index < len(used) else 0
         query = used[index] if used else None
         self.compare.show_match(match, query, self._query_pixmaps.get(index))
+
+    # ------------------------------------------------------------------ focus (region / prompt)
+    def focus(self) -> Focus | None:
+        """The region and prompt to search with, or ``None`` (unguided: several photos, or nothing set)."""
+        if len(self._query) != 1:
+            return None
+        prompt = self.focus_prompt.text().strip() if self.focus_prompt.isEnabled() else ""
+        box = self.focus_pane.region()
+        if box is None and not prompt:
+            return None
+        return Focus(box=box, prompt=prompt)
+
+    def set_region(self, region: Fractions | None) -> None:
+        """Mark ``region`` (photo fractions) as if drawn, and search again."""
+        self.focus_pane.set_region(region)
+        self._region_drawn()
+
+    def clear_region(self) -> None:
+        had = self.focus_pane.region() is not None
+        self.focus_pane.set_region(None)
+        self._update_focus_controls()
+        if had:
+            self.focus_pane.set_overlay(None)
+            self._filters_changed()
+
+    def _region_drawn(self) -> None:
+        self._update_focus_controls()
+        self._filters_changed()
+
+    def _prompt_changed(self) -> None:
+        if self.focus_prompt.text().strip() != self._searched_prompt:
+            self._filters_changed()
+
+    def _update_focus_controls(self) -> None:
+        single = len(self._query) == 1
+        self.focus_row.setVisible(bool(self._query))
+        self.focus_pane.setEnabled(single)
+        self.focus_pane.setToolTip("Drag a box over a marking to rank dogs by it" if single else _ONE_PHOTO_ONLY)
+        self.clear_region_button.setEnabled(single and self.focus_pane.region() is not None)
+        if not self._clip_ok:
+            self.focus_prompt.setEnabled(False)
+            self.focus_prompt.setPlaceholderText(self._clip_text.split(":")[0])
+            self.focus_prompt.setToolTip(self._clip_text)
+            self.focus_note.setText(self._clip_text)
+        else:
+            self.focus_prompt.setEnabled(single)
+            self.focus_prompt.setPlaceholderText(_PROMPT_HINT)
+            self.focus_prompt.setToolTip("Describe a marking and press Enter: dogs are ranked by that part "
+                                         "of the photo. " + self._clip_text if single else _ONE_PHOTO_ONLY)
+            self.focus_note.setText("")
+        self.focus_note.setVisible(bool(self.focus_note.text()))
+        if single:
+            self.focus_hint.setText("Drag a box on the photo over a collar, a patch or another marking "
+                                    "to rank dogs by it.")
+        else:
+            self.focus_hint.setText(_ONE_PHOTO_ONLY)
+
+    def _show_preview(self) -> None:
+        """Show the first query photo in the focus pane (decoded off the UI thread)."""
+        if not self._query:
+            return
+        source = self._query[0]
+        pixmap = self._query_pixmaps.get(0)
+        if pixmap is not None or source.path is None:
+            self.focus_pane.set_pixmap(pixmap)
+            self.focus_pane.set_placeholder("No preview")
+            return
+        self.focus_pane.set_pixmap(None)
+        self.focus_pane.set_placeholder("Loading…")
+        size = round(_PREVIEW_SIZE * max(1.0, self.devicePixelRatioF()))
+        job = Job(read_image, str(source.path), size, name="Loading photo")
+
+        def done(image: QImage) -> None:
+            if not self._query or self._query[0] is not source:
+                return
+            if image.isNull():
+                self.focus_pane.set_placeholder("This photo cannot be shown.")
+                return
+            region = self.focus_pane.region()
+            self.focus_pane.set_pixmap(QPixmap.fromImage(image))
+            self.focus_pane.set_region(region)
+
+        job.signals.result.connect(done)
+        self.state.thumbnails.submit(job)
 
     # ------------------------------------------------------------------ actions from the compare view
     def add_query_to_dog(self, match: Match) -> None:
@@ -420,6 +611,10 @@ class SearchView(QWidget):
         self._filters_changed()
 
     def _settings_changed(self) -> None:
+        clip = self.state.clip_status()
+        if clip != (self._clip_ok, self._clip_text):
+            self._clip_ok, self._clip_text = clip
+            self._update_focus_controls()
         self.results.thresholds_changed()
         current = self.compare.current_match()
         if current is not None:
