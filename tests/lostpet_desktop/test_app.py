@@ -58,8 +58,8 @@ def test_window_geometry_is_remembered(make_window, qtbot):
 def test_settings_dialog_changes_thresholds_and_bands(lostpet_window, qtbot):
     window = lostpet_window
     dialog = window.open_settings()
-    assert dialog.likely.value() == 80 and dialog.possible.value() == 60
-    dialog.possible.setValue(90)  # not below "likely": refused
+    assert dialog.likely.value() == 97 and dialog.possible.value() == 95  # the calibrated defaults
+    dialog.possible.setValue(98)  # not below "likely": refused
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Save).isEnabled()
     dialog.likely.setValue(95)
     dialog.possible.setValue(50)
