@@ -77,19 +77,20 @@ def test_per_folder_import_makes_one_dog_per_sub_folder_and_resumes(reg, tmp_pat
     for seed in (1, 2, 3):
         for v in range(2):
             make_dog_photo(folder / f"rex{seed}" / f"{v}.jpg", seed, SIZE, variant=v)
-    make_dog_photo(folder / "rex1" / "side" / "deep.jpg", 1, SIZE, variant=7)
+    make_dog_photo(folder / "rex1" / "side" / "deep.jpg", 1, SIZE, variant=7)  # deeper: still rex1
+    make_dog_photo(folder / "loose.jpg", 9, SIZE)  # directly in the folder: a dog named after it
     details = DogDetails(status=DogStatus.FOUND, location="Shelter A")
     summary, _ = _drain(reg.import_folder(folder, "per-folder", details=details))
-    assert summary.dogs_created == 3 and len(summary.imported) == 7
+    assert summary.dogs_created == 4 and len(summary.imported) == 8
     dogs = {d.tag: d for d in reg.list_dogs()}
-    assert set(dogs) == {"rex1", "rex2", "rex3"}
+    assert set(dogs) == {"rex1", "rex2", "rex3", "dogs"}
     assert len(dogs["rex1"].photos) == 3 and dogs["rex2"].status == DogStatus.FOUND
     assert dogs["rex3"].location == "Shelter A"
     # A new photo in a known sub-folder joins the existing dog; nothing is duplicated.
     make_dog_photo(folder / "rex2" / "new.jpg", 2, SIZE, variant=5)
     again, _ = _drain(reg.import_folder(folder, "per-folder"))
-    assert len(again.imported) == 1 and again.dogs_created == 0 and len(again.skipped) == 7
-    assert len(reg.find_dog("rex2").photos) == 3 and reg.counts()["dogs"] == 3
+    assert len(again.imported) == 1 and again.dogs_created == 0 and len(again.skipped) == 8
+    assert len(reg.find_dog("rex2").photos) == 3 and reg.counts()["dogs"] == 4
     _consistent(reg)
 
 
