@@ -38,11 +38,12 @@ __all__ = [
 ]
 
 # Token similarities (cosine) mapped to heat 0 and 1 by :func:`explain_tokens`. Measured with the
-# DINOv2 ViT-S/14 backbone (bench/bench_guided.py --explain-stats, 40 pairs each): a patch's best
-# match in a photo of another dog has median similarity 0.79 (10th percentile 0.65), in a photo of
-# the same dog 0.89 (10th percentile 0.75-0.80), on dogfacenet-dev and mpdd-dev alike. Mapping
-# 0.75..1.0 keeps another dog mostly cool and the same dog warm without saturating (checked by eye
-# on MPDD pairs: bench/contact_sheet.py explain).
+# DINOv2 ViT-S/14 backbone and the default squash input (bench/bench_guided.py --explain-stats, 40
+# pairs per set): a patch's best match in a photo of another dog has median similarity 0.82-0.83
+# (10th percentile 0.71-0.73), in a photo of the same dog 0.90-0.91 (10th percentile 0.80-0.84),
+# on dogfacenet-dev and mpdd-dev alike. Mapping 0.75..1.0 keeps another dog cool (about 0.3) and
+# the same dog warm (about 0.6) without saturating (checked by eye on MPDD pairs:
+# bench/contact_sheet.py explain).
 SIM_COLD = 0.75
 SIM_HOT = 1.0
 
