@@ -49,7 +49,7 @@ def test_features_are_cached_and_match_the_engine(tmp_path, dog_folder, tiny_emb
     from training.common import pool_features
 
     engine = tiny_embedder.embed([tiny_embedder.load_photo(dog_folder / p) for p in first.paths[:3]])
-    np.testing.assert_allclose(pool_features(first.cls[:3], first.mean[:3], "cls+mean"), engine, atol=1e-5)
+    np.testing.assert_allclose(pool_features(first.cls[:3], first.mean[:3], tiny_embedder.config.pooling), engine, atol=1e-5)
     (dog_folder / "9").mkdir()
     (dog_folder / "9" / "9.0.jpg").write_bytes(b"broken")
     changed = cached_features(tiny_embedder, dog_folder, cache_dir=tmp_path, quiet=True)
