@@ -52,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="date_from", metavar="DATE", help="only dogs dated on or after YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", metavar="DATE", help="only dogs dated on or before YYYY-MM-DD")
     p.add_argument("--each", action="store_true",
-                   help="each photo is its own query (with --json: one JSON object per line)")
+                   help="each photo is its own query (with --json: one JSON object per line; an unreadable "
+                        "photo gets an \"error\" and the others carry on, exit code 3)")
     g = p.add_argument_group("guidance (one photo per query)")
     g.add_argument("--region", metavar="X,Y,W,H",
                    help="make this part of the photo count more: pixels, or fractions such as 0.3,0.5,0.2,0.2")
@@ -172,26 +173,46 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"warning: {pending} photo(s) are not searchable yet (stored with other model weights); "
                   "run `lostpet-cli reindex` once the registry is free.", file=sys.stderr)
         guide = _Guidance(args) if (args.region or args.prompt) else None
+        if args.each and guide is None:
+            # Many queries: decode in threads and embed in batches, like an import. An unreadable
+            # photo gets its own result line with the reason, and the others carry on (exit 3).
+            failed = 0
+            for item in reg.embedder.iter_embed_files([Path(p) for p in args.photos]):
+                label = args.photos[item.index]
+                if item.error is not None:
+                    failed += 1
+                    _print_search(args, label, [], error=item.error.reason)
+                else:
+                    _print_search(args, label, reg.search_vectors(item.vector, k=args.k, filters=filters))
+            return EXIT_PARTIAL if failed else EXIT_OK
         for query in queries:
             region, note = guide.region_for(query) if guide else (None, "")
             matches = reg.search([Path(p) for p in query], k=args.k, filters=filters, region=region,
                                  alpha=args.guide_weight)
             label = query[0] if len(query) == 1 else query
-            if args.json:
-                out = {"query": label, "matches": [_match_json(m) for m in matches]}
-                if guide:
-                    out["guided"] = region is not None
-                    out["guidance_note"] = note or None
-                common.print_json(out)
-            else:
-                print(f"query: {label if isinstance(label, str) else ', '.join(label)}")
-                if not matches:
-                    print("  no dogs to compare with (the registry is empty or nothing passes the filters)")
-                for m in matches:
-                    name = f" {m.dog.name}" if m.dog.name else ""
-                    print(f"  {m.rank:>3}. {m.score:.3f}  {m.dog.tag}{name}  [{m.dog.status.value}]  "
-                          f"photo {m.photo.id} ({m.photo.original_name})")
+            extra = {"guided": region is not None, "guidance_note": note or None} if guide else {}
+            _print_search(args, label, matches, extra=extra)
     return EXIT_OK
+
+
+def _print_search(args: argparse.Namespace, label: str | list[str], matches: list[Match], *,
+                  error: str = "", extra: dict | None = None) -> None:
+    """One query's result: a JSON object on one line, or a few lines of text."""
+    if args.json:
+        out = {"query": label, "matches": [_match_json(m) for m in matches], **(extra or {})}
+        if error:
+            out["error"] = error
+        common.print_json(out)
+        return
+    print(f"query: {label if isinstance(label, str) else ', '.join(label)}")
+    if error:
+        print(f"  cannot read this photo: {error}")
+    elif not matches:
+        print("  no dogs to compare with (the registry is empty or nothing passes the filters)")
+    for m in matches:
+        name = f" {m.dog.name}" if m.dog.name else ""
+        print(f"  {m.rank:>3}. {m.score:.3f}  {m.dog.tag}{name}  [{m.dog.status.value}]  "
+              f"photo {m.photo.id} ({m.photo.original_name})")
 
 
 class _Guidance:

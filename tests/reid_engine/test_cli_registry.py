@@ -99,6 +99,13 @@ def test_import_per_folder_then_search_json_and_each(capsys, data, dogs, tmp_pat
     assert code == EXIT_OK and [obj["matches"][0]["tag"] for obj in lines] == ["rex1", "rex3"]
     assert [obj["query"] for obj in lines] == [str(dogs / "rex1" / "0.jpg"), str(dogs / "rex3" / "0.jpg")]
 
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    code, out, _ = run(capsys, "search", "--each", bad, dogs / "rex2" / "0.jpg", "--json", "--data-dir", data)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == EXIT_PARTIAL and lines[0]["matches"] == [] and "empty" in lines[0]["error"]
+    assert lines[1]["matches"][0]["tag"] == "rex2" and "error" not in lines[1]
+
     _, combined = run_json(capsys, "search", dogs / "rex3" / "0.jpg", dogs / "rex3" / "1.jpg", "--data-dir", data)
     assert combined["query"] == [str(dogs / "rex3" / "0.jpg"), str(dogs / "rex3" / "1.jpg")]
     assert combined["matches"][0]["tag"] == "rex3"
