@@ -26,7 +26,7 @@ from photos import make_dog_photo
 from reid_engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
-DOGS, PHOTOS_PER_DOG, ROUNDS = 20, 3, 5
+DOGS, PHOTOS_PER_DOG, ROUNDS = 20, 3, 4
 LINE_TIMEOUT_S = 120  # a child silent for this long is stuck: fail instead of hanging
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
