@@ -13,9 +13,12 @@ folder, never in the repository).
 * model: the model alone on a ready batch of 32 (the ceiling for any import).
 
 Runs alternate import and naive and the medians are reported, so a change in machine load hits
-both sides alike.
+both sides alike. ``idle_estimate_per_s`` divides the photos by the import's CPU time spread over
+every core: what the import would reach with the machine to itself, if it kept every core busy (an
+upper estimate, for a machine shared with other work; the measured figure is ``import_per_s``).
 
     .venv/bin/python bench/bench_import.py [--runs 3] [--dfn-photos 640] [--big 48]
+    LOSTPET_PRECISION=bf16 .venv/bin/python bench/bench_import.py   # the import in bf16 (naive stays fp32)
 """
 
 from __future__ import annotations
@@ -75,8 +78,10 @@ def make_big_jpegs(src: Path, dst: Path, count: int) -> list[Path]:
     return out
 
 
-def import_rate(emb, folder: Path, mode: str) -> tuple[float, int]:
+def import_rate(emb, folder: Path, mode: str) -> tuple[float, int, float]:
+    """(photos/s of wall time, photos, photos/s of this process's CPU time spread on every core)."""
     data = Path(tempfile.mkdtemp(prefix="lostpet-bench-import-"))
+    cpu0 = time.process_time()
     try:
         with Registry.open(data, emb) as reg:
             gen = reg.import_folder(folder, mode)
@@ -87,12 +92,15 @@ def import_rate(emb, folder: Path, mode: str) -> tuple[float, int]:
                     summary = stop.value
                     break
         assert not summary.failed, summary.failed[:3]
-        return len(summary.imported) / summary.seconds, len(summary.imported)
+        cpu = time.process_time() - cpu0
+        n = len(summary.imported)
+        return n / summary.seconds, n, n * (os.cpu_count() or 1) / cpu
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
 
 def naive_rate(emb, files: list[Path]) -> float:
+    emb = emb if emb.precision == "fp32" else emb.with_config(precision="fp32")  # the naive path is fp32
     t0 = time.perf_counter()
     for path in files:
         image = Image.open(path).convert("RGB")
@@ -142,13 +150,14 @@ def main() -> None:
               f"made in {time.perf_counter() - t0:.0f} s)")
         sets = [("dogfacenet-dev 224px", work / "dfn", "per-folder", dfn_files),
                 ("12-MP JPEG q90", work / "big", "per-photo", big_files)]
-        results = {name: {"import": [], "naive": []} for name, *_ in sets}
+        results = {name: {"import": [], "naive": [], "idle": []} for name, *_ in sets}
         model = []
         for run in range(args.runs):
             model.append(model_rate(emb))
             for name, folder, mode, files in sets:
-                rate, n = import_rate(emb, folder, mode)
+                rate, n, idle = import_rate(emb, folder, mode)
                 results[name]["import"].append(rate)
+                results[name]["idle"].append(idle)
                 results[name]["naive"].append(naive_rate(emb, files[: args.naive_photos]))
                 print(f"run {run + 1}: {name}: import {rate:.1f}/s ({n} photos), naive "
                       f"{results[name]['naive'][-1]:.1f}/s, load {os.getloadavg()[0]:.1f}", flush=True)
@@ -158,10 +167,11 @@ def main() -> None:
             imp, naive = statistics.median(results[name]["import"]), statistics.median(results[name]["naive"])
             ratios = [a / b for a, b in zip(results[name]["import"], results[name]["naive"])]
             rows.append(dict(photos=name, import_per_s=imp, naive_per_s=naive, ratio=statistics.median(ratios),
-                             of_model_speed=imp / model_speed))
+                             of_model_speed=imp / model_speed,
+                             idle_estimate_per_s=statistics.median(results[name]["idle"])))
         print()
         print(f"model alone (batch 32): {model_speed:.1f} images/s (median of {len(model)})")
-        print(table(rows, ["photos", "import_per_s", "naive_per_s", "ratio", "of_model_speed"]))
+        print(table(rows, ["photos", "import_per_s", "naive_per_s", "ratio", "of_model_speed", "idle_estimate_per_s"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
