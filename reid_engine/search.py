@@ -9,8 +9,8 @@ per dog:
 
 Both defaults were measured by ``bench/bench_aggregation.py`` on ``../shared/data/dogfacenet-dev``
 (leave-one-out, photo embeddings from the real weights): the best photo beats the mean of the top
-two, a soft maximum and the mean (Rank-1 37.2 vs 33.2, 23.6, 18.1), and the best of two query
-photos beats their mean and the averaged vector (36.9 vs 34.1, 36.2); the table is in
+two, a soft maximum and the mean (Rank-1 41.0 vs 37.9, 29.4, 22.0), and the best of two query
+photos beats their mean and the averaged vector (40.9 vs 36.5, 40.2); the table is in
 :mod:`reid_engine.registry`. The alternatives stay here so that the bench can compare them.
 """
 
