@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import torch
 
 from reid_engine.embedder import Embedder
 from reid_engine.errors import ImageLoadError
-from reid_engine.evaluation import scan_labelled
+from reid_engine.evaluation import LabelledPhotos, scan_labelled
 from reid_engine.fileio import atomic_writer
 
 from .common import progress_bar
@@ -122,26 +122,39 @@ def extract(
     return out, ok
 
 
-def cached_features(
-    embedder: Embedder, root: str | Path, *, cache_dir: str | Path | None = None, flip: bool = False,
-    quiet: bool = False,
-) -> FeatureSet:
-    """Features of every photo under ``root`` (labelled as :func:`reid_engine.evaluation.scan_labelled`).
-
-    Computed once per (weights, preprocessing, file list) and then read from the cache.
-    """
-    root = Path(root)
-    photos = scan_labelled(root)
-    rel = [p.relative_to(root).as_posix() for p in photos.paths]
+def cache_file(
+    embedder: Embedder, root: Path, paths: Sequence[Path], *, flip: bool, cache_dir: str | Path | None = None
+) -> Path:
+    """Where the features of ``paths`` (under ``root``) are cached for this embedder's preprocessing."""
     key = hashlib.sha256()
     for part in (CACHE_VERSION, embedder.weights_sha256, embedder.model_name, str(embedder.image_size),
                  embedder.config.square, str(flip)):
         key.update(part.encode() + b"\0")
-    for p, r in zip(photos.paths, rel):
+    for p in paths:
         st = p.stat()
-        key.update(f"{r}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        key.update(f"{p.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    file = folder / embedder.weights_sha256[:16] / f"{root.name}-{key.hexdigest()[:16]}.npz"
+    return folder / embedder.weights_sha256[:16] / f"{root.name}-{key.hexdigest()[:16]}.npz"
+
+
+def cached_features(
+    embedder: Embedder, root: str | Path, *, cache_dir: str | Path | None = None, flip: bool = False,
+    quiet: bool = False, keep: Callable[[str], bool] | None = None,
+) -> FeatureSet:
+    """Features of every photo under ``root`` (labelled as :func:`reid_engine.evaluation.scan_labelled`).
+
+    Computed once per (weights, preprocessing, file list) and then read from the cache.
+
+    Args:
+        keep: Only photos of the dogs for which ``keep(label)`` is true (e.g. the held-out dogs).
+    """
+    root = Path(root)
+    photos = scan_labelled(root)
+    if keep is not None:
+        chosen = [i for i, lab in enumerate(photos.labels) if keep(lab)]
+        photos = LabelledPhotos(tuple(photos.paths[i] for i in chosen), tuple(photos.labels[i] for i in chosen))
+    rel = [p.relative_to(root).as_posix() for p in photos.paths]
+    file = cache_file(embedder, root, photos.paths, flip=flip, cache_dir=cache_dir)
     labels = np.array(photos.labels)
     if file.is_file():
         with np.load(file, allow_pickle=False) as z:

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from reid_engine.embedder import POOLINGS
+from reid_engine.embedder import POOLINGS, EmbedderConfig
 from reid_engine.errors import ReidError
 
 from .common import (
@@ -43,6 +43,7 @@ from .common import (
     TrainingError,
     add_backbone_options,
     add_holdout_options,
+    apply_threads,
     forward_tokens,
     load_backbone,
     load_checkpoint,
@@ -79,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="run folder: checkpoint, metrics, export")
     add_backbone_options(p)
     p.add_argument("--img-size", type=int, default=224, help="input size (default 224)")
-    p.add_argument("--pooling", choices=POOLINGS, default="cls+mean",
-                   help="pooled vector fed to the projection (default cls+mean, as the app pools)")
+    p.add_argument("--pooling", choices=POOLINGS, default=EmbedderConfig().pooling,
+                   help=f"pooled vector fed to the projection (default {EmbedderConfig().pooling}, as the app pools)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=1)
     g.add_argument("--max-steps", type=int, metavar="N", help="stop the schedule after N optimiser steps")
@@ -228,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         raise TrainingError("--accum-steps must be at least 1.")
     device = resolve_device(args.device)
     seed_everything(args.seed)
+    apply_threads(args.threads)
 
     ckpt = None
     if args.resume:

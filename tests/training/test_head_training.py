@@ -28,10 +28,11 @@ def test_head_command_trains_and_writes_a_head_the_engine_applies(tmp_path, dog_
     assert out.stat().st_size < 100_000
 
     head, meta, head_id = read_head(out)
-    assert meta.backbone_sha256 == "random-tiny-seed0" and meta.pooling == "cls+mean" and meta.in_dim == 48
-    assert "held out" in meta.training_data and meta.loss.startswith("subcenter")
-    assert load_shipped_head("random-tiny-seed0", 48, "cls+mean", path=out)[0] is not None
-    assert load_shipped_head("another-backbone", 48, "cls+mean", path=out) == (None, "")
+    pooling = EmbedderConfig().pooling  # heads follow the app's pooling by default
+    assert meta.backbone_sha256 == "random-tiny-seed0" and meta.pooling == pooling and meta.in_dim == 48
+    assert "held out" in meta.training_data and meta.loss.startswith("supcon")
+    assert load_shipped_head("random-tiny-seed0", 48, pooling, path=out)[0] is not None
+    assert load_shipped_head("another-backbone", 48, pooling, path=out) == (None, "")
 
     tiny = load_backbone(random_init="tiny")
     emb = Embedder(tiny.model, weights=None, config=EmbedderConfig(device="cpu"), head=head, head_id=head_id,
