@@ -173,7 +173,13 @@ class AppState(QObject):
         return self._weights_arg or self.settings.weights_file or None
 
     def band(self, score: float) -> str:
-        return self.settings.band(score)
+        return self.settings.band(score, self.model_bands)
+
+    @property
+    def model_bands(self) -> tuple[float, float] | None:
+        """The loaded model's calibrated ``(likely, possible)`` thresholds, once it is loaded."""
+        bands = self.model_info.get("bands")
+        return (float(bands[0]), float(bands[1])) if bands else None
 
     def last_folder(self, key: str = "photos") -> str:
         return str(self.qsettings.value(f"folders/{key}", "") or "")
@@ -240,6 +246,8 @@ class AppState(QObject):
         if (new.clip_model, new.clip_weights) != (old.clip_model, old.clip_weights):
             self.run(lambda _reg: self._forget_clip(), name="Forgetting the text model")
         self.settings_changed.emit()
+        if new.auto_crop != old.auto_crop:
+            self.run(lambda _reg: self._apply_crop_setting(), name="Changing automatic cropping")
         if new.data_dir != old.data_dir and not self._data_dir_arg:
             self.reopen()
         elif (new.device, new.weights_file, new.use_head) != (old.device, old.weights_file, old.use_head):
@@ -387,7 +395,15 @@ class AppState(QObject):
         if self._registry is None:  # it could not open: the model is fine, the banner says why
             return {}
         yield from self._registry.attach_embedder(embedder)
+        self._apply_crop_setting()
         return self._registry.info()
+
+    def _apply_crop_setting(self) -> None:
+        """Engine thread: give the registry the dog finder, or none when auto-crop is off."""
+        if self._registry is not None and self._embedder is not None:
+            from reid_engine.crop import default_finder
+
+            self._registry.set_dog_finder(default_finder(self._embedder, self.settings.auto_crop))
 
     def attached_embedder(self) -> Embedder:
         """The model the registry searches with (engine thread: heatmaps need the same one)."""

@@ -54,6 +54,7 @@ __all__ = [
     "boxes_from_foreground",
     "choose_crop",
     "crop_folder",
+    "default_finder",
     "find_dogs",
     "saliency_available",
 ]
@@ -238,9 +239,9 @@ class DogFinder:
         return choose_crop(image, self.find(image, max_dogs=1), min_fill=min_fill, margin=margin)
 
     def crop_transform(self, *, min_fill: float = DEFAULT_MIN_FILL, margin: float = DEFAULT_MARGIN
-                       ) -> Callable[[Image.Image], Image.Image]:
+                       ) -> Callable[[Image.Image, int], Image.Image]:
         """A ``transform`` for :meth:`Embedder.iter_embed_files` that embeds the auto-crop."""
-        return lambda image: self.auto_crop(image, min_fill=min_fill, margin=margin)[0]
+        return lambda image, _index: self.auto_crop(image, min_fill=min_fill, margin=margin)[0]
 
 
 def choose_crop(
@@ -274,6 +275,20 @@ def auto_crop(
 ) -> tuple[Image.Image, Box | None]:
     """Crop to the dog when it fills less than ``min_fill`` of the photo (see :meth:`DogFinder.auto_crop`)."""
     return DogFinder(embedder, method).auto_crop(image, min_fill=min_fill, margin=margin)
+
+
+def default_finder(embedder: Embedder, enabled: bool = True) -> DogFinder | None:
+    """The dog finder the app and the CLI crop with (``method="auto"``), or ``None`` when cropping
+    is turned off or no finder can run here (photos are then embedded whole, and a warning logged)."""
+    if not enabled:
+        return None
+    try:
+        return DogFinder(embedder, "auto")
+    except ReidError as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("automatic dog cropping is off: %s", exc)
+        return None
 
 
 def saliency_available(path: str | Path | None = None) -> bool:

@@ -212,6 +212,20 @@ class Embedder:
         digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
         return f"{self.model_name}-{self.config.pooling}-{digest}"
 
+    @property
+    def bands(self) -> tuple[float, float]:
+        """``(likely, possible)`` score thresholds calibrated for this model's vectors.
+
+        The head's own (calibrated on its held-out dogs) when a calibrated head is applied; else
+        :data:`reid_engine.settings.ZERO_SHOT_BANDS`, calibrated for the backbone alone.
+        """
+        from .settings import ZERO_SHOT_BANDS
+
+        info = getattr(self.head, "info", None)
+        if info is not None and info.likely_threshold > info.possible_threshold > 0:
+            return float(info.likely_threshold), float(info.possible_threshold)
+        return ZERO_SHOT_BANDS
+
     def describe(self) -> dict[str, Any]:
         """Plain facts for ``info`` screens: model, weights source, device, precision, dims."""
         return {
@@ -227,6 +241,7 @@ class Embedder:
             "precision": self.precision,
             "dim": self.dim,
             "space_id": self.space_id,
+            "bands": list(self.bands),
         }
 
     def with_config(self, **changes: Any) -> Embedder:
@@ -340,7 +355,7 @@ class Embedder:
         tokens: bool = False,
         decode_workers: int | None = None,
         cancel: Callable[[], bool] | None = None,
-        transform: Callable[[Image.Image], Image.Image] | None = None,
+        transform: Callable[[Image.Image, int], Image.Image] | None = None,
     ) -> Iterator[EmbeddedFile]:
         """Decode and embed files, decoding in threads while the model runs.
 
@@ -354,7 +369,8 @@ class Embedder:
             tokens: Also return the patch tokens of each photo.
             decode_workers: Decoder threads (default: cores, at most 4).
             cancel: Polled between batches.
-            transform: Applied to each decoded photo before preprocessing (e.g. a dog crop).
+            transform: ``transform(photo, index)`` is applied to each decoded photo before
+                preprocessing (e.g. its dog crop); it runs in the decoder threads.
         """
         bs = batch_size or self.config.batch_size
         workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
@@ -364,7 +380,7 @@ class Embedder:
             try:
                 image = self.load_photo(paths[i])
                 if transform is not None:
-                    image = transform(image)
+                    image = transform(image, i)
                 return i, self.preprocess(image), None
             except ImageLoadError as exc:
                 return i, None, exc

@@ -213,3 +213,65 @@ def _under(root: Path | None, sub: str | Path) -> Path:
     if root is not None and not sub.is_absolute() and not sub.exists():
         return root / sub
     return sub
+
+
+# ----------------------------------------------------------------------------- score bands
+
+
+def dog_scores(
+    q: np.ndarray, q_labels: Sequence[str], g: np.ndarray, g_labels: Sequence[str], *, same_set: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-dog scores a search shows (best photo per dog, as the registry ranks).
+
+    Returns:
+        ``(genuine, impostors)``: for each query with its own dog in the gallery, the score of its
+        own dog, and (one row per query) the scores of every other dog. With ``same_set`` the
+        gallery is the query set itself and each photo is left out of its own search.
+    """
+    sims = np.asarray(q, np.float32) @ np.asarray(g, np.float32).T
+    if same_set:
+        np.fill_diagonal(sims, -np.inf)
+    dogs, codes = np.unique(np.asarray(g_labels), return_inverse=True)
+    per_dog = np.full((len(q), len(dogs)), -np.inf, np.float32)
+    for d in range(len(dogs)):
+        per_dog[:, d] = sims[:, codes == d].max(axis=1)
+    own_code = {lab: i for i, lab in enumerate(dogs)}
+    genuine, impostors = [], []
+    for i, lab in enumerate(q_labels):
+        own = own_code.get(lab)
+        if own is None or not np.isfinite(per_dog[i, own]):
+            continue
+        genuine.append(per_dog[i, own])
+        impostors.append(np.delete(per_dog[i], own))
+    if not genuine:
+        return np.zeros(0, np.float32), np.zeros((0, max(0, len(dogs) - 1)), np.float32)
+    return np.asarray(genuine), np.stack(impostors)
+
+
+LIKELY_WRONG_RATE = 0.01
+"""At the "likely" threshold, at most this share of searches shows a wrong dog as likely."""
+
+POSSIBLE_WRONG_RATE = 0.20
+"""At the "possible" threshold, at most this share of searches shows a wrong dog as possible."""
+
+
+def calibrate_bands(
+    impostors: np.ndarray, *, likely_rate: float = LIKELY_WRONG_RATE, possible_rate: float = POSSIBLE_WRONG_RATE
+) -> tuple[float, float] | None:
+    """The lowest thresholds (on a 0.01 grid) at which few enough searches show a wrong dog.
+
+    Args:
+        impostors: (queries, other dogs) per-dog scores of wrong dogs (:func:`dog_scores`).
+
+    Returns:
+        ``(likely, possible)`` thresholds in [0, 1], ``likely > possible``; ``None`` when there is
+        nothing to calibrate on (no query has a wrong dog to compare with).
+    """
+    if impostors.size == 0:
+        return None
+    best = np.max(impostors, axis=1)
+    grid = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+    rates = np.array([(best >= t).mean() for t in grid])
+    likely = float(grid[np.argmax(rates <= likely_rate)])
+    possible = float(grid[np.argmax(rates <= possible_rate)])
+    return likely, min(possible, round(likely - 0.01, 2))

@@ -48,6 +48,9 @@ class HeadInfo:
         training_data: What it was trained on (and what was held out).
         created: ISO date of training.
         extra: Anything else worth keeping (figures, seed), as JSON text.
+        likely_threshold, possible_threshold: Score bands calibrated on the held-out dogs with
+            :func:`reid_engine.evaluation.calibrate_bands` (0: not calibrated). Scores with the
+            head are spread differently from the backbone's, so the app's bands follow the head.
     """
 
     backbone_sha256: str
@@ -61,6 +64,8 @@ class HeadInfo:
     training_data: str = ""
     created: str = ""
     extra: str = "{}"
+    likely_threshold: float = 0.0
+    possible_threshold: float = 0.0
 
     def to_metadata(self) -> dict[str, str]:
         meta = {k: str(v) for k, v in asdict(self).items()}
@@ -82,6 +87,8 @@ class HeadInfo:
                 training_data=meta.get("training_data", ""),
                 created=meta.get("created", ""),
                 extra=meta.get("extra", "{}"),
+                likely_threshold=float(meta.get("likely_threshold", 0.0)),
+                possible_threshold=float(meta.get("possible_threshold", 0.0)),
             )
         except (KeyError, ValueError) as exc:
             raise ReidError(f"The re-ID head's metadata is incomplete or damaged ({exc}).") from exc
@@ -177,6 +184,7 @@ def read_head(path: str | Path) -> tuple[torch.nn.Module, HeadInfo, str]:
         head.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         raise ReidError(f"The re-ID head {path} does not match its own metadata: {exc}") from exc
+    head.info = info  # the embedder reads the calibrated score bands from it
     return head.eval(), info, f"reidhead-{sha[:12]}"
 
 

@@ -65,6 +65,68 @@ def parse_date(text: str | dt.date | None) -> dt.date | None:
         raise InvalidInputError(f"Cannot read the date {text!r}: write it as YYYY-MM-DD, e.g. 2026-03-31.") from None
 
 
+CROP_BY = ("auto", "user")
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The part of a photo that was embedded: a box in fractions of the photo's width and height.
+
+    Fractions, not pixels, so that one box fits the photo at any decoded size (the registry decodes
+    big JPEGs at reduced size). The stored photo itself is never cropped.
+
+    Attributes:
+        left, top, right, bottom: Box edges in [0, 1], ``left < right``, ``top < bottom``.
+        by: ``"auto"`` (the dog finder chose it) or ``"user"`` (drawn or adjusted by a person).
+    """
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    by: str = "auto"
+
+    def __post_init__(self) -> None:
+        edges = (self.left, self.top, self.right, self.bottom)
+        if not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in edges):
+            raise InvalidInputError(f"A crop box needs edges between 0 and 1 (fractions of the photo), got {edges}.")
+        if self.right - self.left < 0.01 or self.bottom - self.top < 0.01:
+            raise InvalidInputError("The crop box is too small: draw a box around the dog.")
+        if self.by not in CROP_BY:
+            raise InvalidInputError(f"Unknown crop origin {self.by!r}: use one of {', '.join(CROP_BY)}.")
+
+    @classmethod
+    def from_pixels(cls, box: tuple[float, float, float, float], size: tuple[int, int], by: str = "auto") -> Crop:
+        """From ``(left, top, right, bottom)`` pixels of a photo of ``size`` (clipped to it)."""
+        w, h = max(1, size[0]), max(1, size[1])
+        l, t, r, b = box
+        return cls(
+            min(max(l / w, 0.0), 1.0), min(max(t / h, 0.0), 1.0),
+            min(max(r / w, 0.0), 1.0), min(max(b / h, 0.0), 1.0), by,
+        )
+
+    def pixels(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """``(left, top, right, bottom)`` in pixels of a photo of ``size``, at least 1 pixel wide."""
+        w, h = size
+        l, t = int(round(self.left * w)), int(round(self.top * h))
+        r, b = max(l + 1, int(round(self.right * w))), max(t + 1, int(round(self.bottom * h)))
+        return l, t, min(r, w), min(b, h)
+
+    def apply(self, image):  # PIL.Image.Image -> PIL.Image.Image (Pillow is not imported here)
+        """The cropped photo."""
+        return image.crop(self.pixels(image.size))
+
+    @property
+    def area(self) -> float:
+        """Fraction of the photo inside the box."""
+        return (self.right - self.left) * (self.bottom - self.top)
+
+    def describe(self) -> str:
+        """Short text for people: ``"cropped automatically to 31% of the photo"``."""
+        how = "automatically" if self.by == "auto" else "by hand"
+        return f"cropped {how} to {self.area:.0%} of the photo"
+
+
 @dataclass(frozen=True)
 class Photo:
     """A stored photo of a dog.
@@ -77,6 +139,7 @@ class Photo:
         original_name: The file name it was registered from.
         width, height: Pixel size after EXIF orientation.
         added_at: When it was registered (UTC).
+        crop: The part embedded (the dog), or ``None`` for the whole photo.
     """
 
     id: int
@@ -87,6 +150,7 @@ class Photo:
     width: int
     height: int
     added_at: dt.datetime
+    crop: Crop | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ restrict the index search to the allowed photos (a FAISS ID selector, cached per
 database changes), so a filter never starves the results; an excluded dog is skipped among the
 hits. A later re-ranking (for example by a region of the photo) can re-score
 :meth:`Registry.candidates` before the cut to ``k``.
+
+Dog crops: with a dog finder attached (:meth:`Registry.set_dog_finder`; the app and CLI attach one
+unless the ``auto_crop`` setting is off), registering and searching embed the dog, not the whole
+frame, when the dog fills less than half of the photo (``crop="auto"``, the default; see
+:mod:`reid_engine.crop` for the measurements). The stored photo is never cropped: the box is stored
+with it (:attr:`Photo.crop`, fractions of the photo), every later re-embedding uses the same box, and
+:meth:`Registry.set_photo_crop` changes it (a box drawn by hand, or the whole photo).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import logging
 import os
 import socket
 import threading
@@ -75,16 +83,20 @@ from . import paths
 from .errors import ImageLoadError, InvalidInputError, NotFoundError, RegistryError, RegistryLockedError
 from .fileio import atomic_copy, atomic_write_bytes, atomic_write_text
 from .index import AllowedIds, IndexManifest, VectorIndex, load_index, read_manifest
-from .models import Dog, DogDetails, DogStatus, ImportSummary, Match, Photo, Progress, SearchFilters
+from .models import Crop, Dog, DogDetails, DogStatus, ImportSummary, Match, Photo, Progress, SearchFilters
 from .search import DEFAULT_AGGREGATION, DEFAULT_COMBINE, DogScore, clip_score, rank_dogs
 from .store import DB_FILENAME, SCHEMA_VERSION, NewPhoto, Store
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from .crop import DogFinder
     from .embedder import Embedder
 
     PhotoInput = str | os.PathLike[str] | Image.Image
+    CropChoice = Crop | Literal["auto"] | None
+
+log = logging.getLogger(__name__)
 
 ImportMode = Literal["per-photo", "per-folder"]
 IMPORT_MODES: tuple[str, ...] = ("per-photo", "per-folder")
@@ -109,12 +121,14 @@ class _Prepared:
     width: int
     height: int
     image: Any = None  # decoded RGB image (for embedding), when already at hand
+    crop_choice: Any = "auto"  # what the caller asked for (CropChoice)
+    crop: Crop | None = None  # the crop embedded
 
     def new_photo(self, vector: np.ndarray | None) -> NewPhoto:
         return NewPhoto(
             sha256=self.sha256, ext=self.ext, original_name=self.name,
             source_path=str(self.source) if self.source else "", width=self.width, height=self.height,
-            vector=vector,
+            vector=vector, crop=self.crop,
         )
 
 
@@ -140,6 +154,7 @@ class Registry:
         self._filter_cache: dict[tuple, AllowedIds] = {}
         self._filter_cache_generation = -1
         self._token_cache = None  # guided.TokenCache of candidates' patch tokens, made on first use
+        self._finder: DogFinder | None = None
         self._closed = False
 
     # ================================================================= opening and closing
@@ -233,6 +248,19 @@ class Registry:
                     self._store.drop_other_spaces(con, embedder.space_id)
             self._save_index()
 
+    @property
+    def dog_finder(self) -> DogFinder | None:
+        """The dog finder behind ``crop="auto"``, or ``None`` (photos are embedded whole)."""
+        return self._finder
+
+    def set_dog_finder(self, finder: DogFinder | None) -> None:
+        """Crop to the dog automatically (``crop="auto"``) with this finder; ``None`` turns it off.
+
+        Photos already stored keep their crops (and vectors); only new photos and queries change.
+        """
+        with self._lock:
+            self._finder = finder
+
     def pending_reembed(self) -> int:
         """Photos with no vector in the current model's space (they are not found by search)."""
         if self._embedder is None:
@@ -314,13 +342,18 @@ class Registry:
             )
 
     # ================================================================= registering
-    def register(self, photos: Sequence[PhotoInput], details: DogDetails = DogDetails()) -> Dog:
+    def register(
+        self, photos: Sequence[PhotoInput], details: DogDetails = DogDetails(), *,
+        crop: CropChoice | Sequence[CropChoice] = "auto",
+    ) -> Dog:
         """Register a new dog with its photos.
 
         Args:
             photos: Photo files or in-memory images (at least one is usual, none is allowed: a lost
                 report may come without a photo). The files are copied, never moved.
             details: Tag (generated when missing: ``LP-000042``), name, status (default: in shelter)...
+            crop: ``"auto"`` (crop to the dog when it fills little of the frame, if a dog finder is
+                attached), ``None`` (embed the whole photo), a :class:`Crop`, or one of these per photo.
 
         Returns:
             The new dog.
@@ -331,7 +364,7 @@ class Registry:
         """
         with self._lock:
             self._require_writable()
-            prepared = self._prepare_photos(photos)
+            prepared = self._prepare_photos(photos, crop)
             self._reject_known(prepared, dog_id=None)
             vectors = self._embed_prepared(prepared) if prepared else np.zeros((0, 0), np.float32)
             emb = self._require_embedder() if prepared else self._embedder
@@ -344,8 +377,10 @@ class Registry:
             self._index_add(ids, vectors)
             return self._store.get_dog(dog_id)
 
-    def add_photos(self, dog_id: int, photos: Sequence[PhotoInput]) -> Dog:
-        """Add photos to a dog; photos it already has are skipped.
+    def add_photos(
+        self, dog_id: int, photos: Sequence[PhotoInput], *, crop: CropChoice | Sequence[CropChoice] = "auto"
+    ) -> Dog:
+        """Add photos to a dog; photos it already has are skipped. ``crop`` as for :meth:`register`.
 
         Raises:
             NotFoundError: No such dog.
@@ -355,7 +390,7 @@ class Registry:
         with self._lock:
             self._require_writable()
             self._store.get_dog(dog_id)
-            prepared = [p for p in self._prepare_photos(photos) if not self._reject_known([p], dog_id=dog_id)]
+            prepared = [p for p in self._prepare_photos(photos, crop) if not self._reject_known([p], dog_id=dog_id)]
             if not prepared:
                 return self._store.get_dog(dog_id)
             vectors = self._embed_prepared(prepared)
@@ -365,6 +400,62 @@ class Registry:
                 self._store.touch_dog(con, dog_id)
             self._index_add(ids, vectors)
             return self._store.get_dog(dog_id)
+
+    def set_photo_crop(self, photo_id: int, crop: CropChoice) -> Photo:
+        """Change the part of a stored photo that is embedded, and re-embed it.
+
+        Args:
+            photo_id: The photo.
+            crop: A :class:`Crop` (a box drawn by hand), ``None`` (the whole photo) or ``"auto"``
+                (the dog finder's choice now).
+
+        Returns:
+            The photo with its new crop.
+
+        Raises:
+            NotFoundError: No such photo.
+            ImageLoadError: Its stored copy cannot be read (nothing changes).
+        """
+        with self._lock:
+            self._require_writable()
+            emb = self._require_embedder()
+            photo = self._store.get_photo(photo_id)
+            image = emb.load_photo(photo.path)
+            new = self._resolve_crop(image, crop)
+            vector = emb.embed([new.apply(image) if new else image])[0]
+            with self._store.write() as con:
+                self._store.set_crop(con, photo.id, new, emb.space_id, vector)
+                self._store.touch_dog(con, photo.dog_id)
+            self._index_add([photo.id], vector[None])
+            return self._store.get_photo(photo.id)
+
+    def find_crop(self, photo: PhotoInput) -> Crop | None:
+        """The crop ``crop="auto"`` would use for a photo: ``None`` when the dog fills the frame,
+        none was found, or no dog finder is attached.
+
+        Raises:
+            ImageLoadError: The photo cannot be read.
+        """
+        with self._lock:
+            return self._auto_crop(self._decode_for_model(photo))
+
+    def crop_to_dog(self, image: Image.Image, _index: int = 0) -> Image.Image:
+        """A decoded photo cropped as ``crop="auto"`` would (a ``transform`` for
+        :meth:`Embedder.iter_embed_files`, to embed many queries in batches)."""
+        used = self._auto_crop(image)
+        return used.apply(image) if used else image
+
+    def dog_candidates(self, photo: PhotoInput, max_dogs: int = 4) -> list[Crop]:
+        """Every dog the finder sees in a photo (best first), as crops with their margin; empty
+        without a dog finder. Several dogs in one photo: offer each to the user."""
+        from .crop import DEFAULT_MARGIN
+
+        with self._lock:
+            if self._finder is None:
+                return []
+            image = self._decode_for_model(photo)
+            boxes = self._finder.find(image, max_dogs=max_dogs)
+            return [Crop.from_pixels(b.expand(DEFAULT_MARGIN, image.size).xyxy, image.size) for b in boxes]
 
     def edit(self, dog_id: int, details: DogDetails) -> Dog:
         """Change a dog's details; fields left None stay as they are (an empty name clears it)."""
@@ -456,6 +547,7 @@ class Registry:
                 },
                 "spaces": self._store.spaces(),
                 "model": self._embedder.describe() if self._embedder else None,
+                "dog_finder": self._finder.method if self._finder else None,
             }
 
     def photo_path(self, photo: Photo) -> Path:
@@ -480,17 +572,29 @@ class Registry:
         return target
 
     # ================================================================= search
-    def embed_query(self, photos: Sequence[PhotoInput]) -> np.ndarray:
-        """Query vectors (n, dim) for photo files or in-memory images.
+    def embed_query(
+        self, photos: Sequence[PhotoInput], crop: CropChoice | Sequence[CropChoice] = "auto"
+    ) -> np.ndarray:
+        """Query vectors (n, dim) for photo files or in-memory images (``crop`` as for :meth:`register`).
 
         Raises:
             ImageLoadError: A query photo cannot be read.
         """
         emb = self._require_embedder()
-        images = [self._decode_for_model(p) for p in _as_list(photos)]
+        images = self._query_images(photos, crop)
         if not images:
             raise InvalidInputError("Give at least one photo to search with.")
-        return emb.embed(images)
+        return emb.embed([image for image, _ in images])
+
+    def _query_images(self, photos, crop) -> list[tuple[Image.Image, Crop | None]]:
+        """Decoded query photos, cropped as asked, with the crop used."""
+        photos = _as_list(photos)
+        out = []
+        for photo, choice in zip(photos, _crop_choices(crop, len(photos))):
+            image = self._decode_for_model(photo)
+            used = self._resolve_crop(image, choice)
+            out.append((used.apply(image) if used else image, used))
+        return out
 
     def search(
         self,
@@ -501,6 +605,7 @@ class Registry:
         exclude_dog: int | None = None,
         region: np.ndarray | None = None,
         alpha: float | None = None,
+        crop: CropChoice | Sequence[CropChoice] = "auto",
     ) -> list[Match]:
         """The ``k`` dogs that look most like the photo(s), best first.
 
@@ -518,24 +623,32 @@ class Registry:
                 candidates are then re-scored with the query's patch tokens in that region
                 (:func:`reid_engine.guided.guided_scores`). ``None``: unguided.
             alpha: Weight of the region score (default :data:`reid_engine.guided.DEFAULT_ALPHA`).
+            crop: Which part of each query photo to embed, as for :meth:`register` (``"auto"``:
+                the dog, when it fills little of the frame; :meth:`find_crop` tells which box).
+                A region is given over the whole photo and cropped with it.
 
         Raises:
             ImageLoadError: A query photo cannot be read.
         """
         with self._lock:
             if region is None:
-                return self.search_vectors(self.embed_query(photos), k, filters, exclude_dog=exclude_dog)
-            return self._guided_search(photos, k, filters, exclude_dog, region, alpha)
+                return self.search_vectors(self.embed_query(photos, crop), k, filters, exclude_dog=exclude_dog)
+            return self._guided_search(photos, k, filters, exclude_dog, region, alpha, crop)
 
-    def _guided_search(self, photos, k, filters, exclude_dog, region, alpha) -> list[Match]:
+    def _guided_search(self, photos, k, filters, exclude_dog, region, alpha, crop) -> list[Match]:
         from .guided import DEFAULT_ALPHA, DEFAULT_DEPTH, TokenCache, guided_scores
 
         emb = self._require_embedder()
-        images = [self._decode_for_model(p) for p in _as_list(photos)]
-        if len(images) != 1:
+        photos = _as_list(photos)
+        if len(photos) != 1:
             raise InvalidInputError("Region guidance works with one query photo at a time.")
-        query = images[0]
-        region = _resize_region(np.asarray(region, dtype=np.float32), query.size)
+        whole = self._decode_for_model(photos[0])
+        used = self._resolve_crop(whole, _crop_choices(crop, 1)[0])
+        region = _resize_region(np.asarray(region, dtype=np.float32), whole.size)
+        query = whole
+        if used is not None:
+            l, t, r, b = used.pixels(whole.size)
+            query, region = used.apply(whole), region[t:b, l:r]
         candidates = self.candidates(emb.embed([query]), max(int(k), DEFAULT_DEPTH), filters,
                                      exclude_dog=exclude_dog)
         head, tail = candidates[:DEFAULT_DEPTH], candidates[DEFAULT_DEPTH:]
@@ -664,6 +777,7 @@ class Registry:
         *,
         cancel: Callable[[], bool] | None = None,
         details: DogDetails | None = None,
+        crop: bool = True,
     ) -> Generator[Progress, None, ImportSummary]:
         """Import every photo under ``folder`` (recursively), yielding progress.
 
@@ -684,6 +798,8 @@ class Registry:
             cancel: Polled often; when it returns True the import stops, keeping what was stored.
             details: Status, date, location and notes for every new dog; a tag here is used as a
                 prefix of the generated tags.
+            crop: Crop each photo to its dog when it fills little of the frame (with the attached
+                dog finder, in the decoder threads); False embeds whole photos.
 
         Yields:
             :class:`Progress` (``done`` counts imported, skipped and failed files).
@@ -730,11 +846,19 @@ class Registry:
 
         batch: list[tuple[_Prepared, np.ndarray]] = []
         copies = _BackgroundCopies(self, todo, ahead=2 * IMPORT_BATCH)
+        finder = self._finder if crop else None
+
+        def crop_and_record(image: Image.Image, index: int) -> Image.Image:
+            used = self._auto_crop(image, finder)
+            todo[index].crop = used
+            return used.apply(image) if used else image
+
         try:
             if not summary.cancelled:
                 processed = 0
                 copies.advance(0)
-                for item in emb.iter_embed_files([p.source for p in todo], cancel=stop):
+                transform = crop_and_record if finder is not None else None
+                for item in emb.iter_embed_files([p.source for p in todo], cancel=stop, transform=transform):
                     if stop():
                         break
                     processed += 1
@@ -836,7 +960,11 @@ class Registry:
 
         done = 0
         try:
-            for item in emb.iter_embed_files([p.path for p in photos]):
+            def stored_crop(image: Image.Image, index: int) -> Image.Image:
+                crop = photos[index].crop  # the box chosen when it was stored, never a new guess
+                return crop.apply(image) if crop else image
+
+            for item in emb.iter_embed_files([p.path for p in photos], transform=stored_crop):
                 photo = photos[item.index]
                 done += 1
                 if item.error is not None:
@@ -899,11 +1027,13 @@ class Registry:
                 self._rebuild_index()  # the database is right; make the cache agree with it
                 raise
 
-    def _prepare_photos(self, photos: Sequence[PhotoInput]) -> list[_Prepared]:
+    def _prepare_photos(self, photos: Sequence[PhotoInput], crop: Any = "auto") -> list[_Prepared]:
         out: list[_Prepared] = []
         seen: set[str] = set()
-        for photo in _as_list(photos):
+        photos = _as_list(photos)
+        for photo, choice in zip(photos, _crop_choices(crop, len(photos))):
             prepared = _prepare_one(photo)
+            prepared.crop_choice = choice
             if prepared.sha256 not in seen:
                 seen.add(prepared.sha256)
                 out.append(prepared)
@@ -929,11 +1059,33 @@ class Registry:
         for p in prepared:
             if p.image is None:
                 p.image = emb.load_photo(p.source)
-            images.append(p.image)
+            p.crop = self._resolve_crop(p.image, p.crop_choice)
+            images.append(p.crop.apply(p.image) if p.crop else p.image)
         vectors = emb.embed(images)
         for p in prepared:
             p.image = None
         return vectors
+
+    def _resolve_crop(self, image: Image.Image, choice: Any) -> Crop | None:
+        if isinstance(choice, Crop) or choice is None:
+            return choice
+        if choice == "auto":
+            return self._auto_crop(image)
+        raise InvalidInputError(f"Unknown crop choice {choice!r}: use 'auto', None (whole photo) or a Crop box.")
+
+    def _auto_crop(self, image: Image.Image, finder: DogFinder | None = None) -> Crop | None:
+        """The dog finder's crop for a decoded photo, or None (whole photo)."""
+        from .crop import choose_crop
+
+        finder = finder or self._finder
+        if finder is None:
+            return None
+        try:
+            _, box = choose_crop(image, finder.find(image, max_dogs=1))
+        except Exception as exc:  # noqa: BLE001 - a failed guess must never stop registering or searching
+            log.warning("dog finder failed, embedding the whole photo: %s", exc)
+            return None
+        return None if box is None else Crop.from_pixels(box.xyxy, image.size, "auto")
 
     def _decode_for_model(self, photo: PhotoInput) -> Image.Image:
         emb = self._require_embedder()
@@ -1060,6 +1212,17 @@ def _resize_region(region: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     resized = Image.fromarray(np.clip(region, 0.0, 1.0).astype(np.float32), mode="F").resize(
         size, Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def _crop_choices(crop: Any, n: int) -> list:
+    """One crop choice per photo from a single choice or a per-photo sequence (each one checked)."""
+    choices = [crop] * n if crop is None or isinstance(crop, (str, Crop)) else list(crop)
+    if len(choices) != n:
+        raise InvalidInputError(f"Give one crop per photo: {n} photo(s), {len(choices)} crop(s).")
+    for choice in choices:
+        if not (choice is None or choice == "auto" or isinstance(choice, Crop)):
+            raise InvalidInputError(f"Unknown crop choice {choice!r}: use 'auto', None (whole photo) or a Crop box.")
+    return choices
 
 
 def _as_list(photos: Sequence[PhotoInput] | PhotoInput) -> list:

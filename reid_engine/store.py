@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInputError, NotFoundError, RegistryError
-from .models import Dog, DogDetails, DogStatus, Photo, SearchFilters
+from .models import Crop, Dog, DogDetails, DogStatus, Photo, SearchFilters
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILENAME = "registry.sqlite3"
 
 
@@ -87,8 +87,16 @@ def _migrate_0_to_1(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX embeddings_space ON embeddings(space_id, photo_id)")
 
 
+def _migrate_1_to_2(con: sqlite3.Connection) -> None:
+    # The part of each photo that is embedded (the dog), as fractions of the photo; NULL: the whole
+    # photo (what every photo stored before version 2 was embedded from, so their vectors stay right).
+    for col in ("crop_left", "crop_top", "crop_right", "crop_bottom"):
+        con.execute(f"ALTER TABLE photos ADD COLUMN {col} REAL")
+    con.execute("ALTER TABLE photos ADD COLUMN crop_by TEXT")
+
+
 # MIGRATIONS[i] upgrades a database at schema version i to version i + 1, inside one transaction.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -115,6 +123,7 @@ class NewPhoto:
     width: int
     height: int
     vector: np.ndarray | None = None
+    crop: Crop | None = None
 
 
 class Store:
@@ -256,14 +265,17 @@ class Store:
         """Where the stored copy of a photo lives: ``photos/<sha[:2]>/<sha><ext>``."""
         return self.photos_dir / sha256[:2] / f"{sha256}{ext}"
 
-    _PHOTO_COLS = "id, dog_id, sha256, ext, original_name, width, height, added_at"
+    _PHOTO_COLS = (
+        "id, dog_id, sha256, ext, original_name, width, height, added_at, "
+        "crop_left, crop_top, crop_right, crop_bottom, crop_by"
+    )
     _DOG_COLS = "id, tag, name, status, date, location, notes, created_at, updated_at"
 
     def _photo(self, row: tuple) -> Photo:
-        pid, dog_id, sha, ext, original, w, h, added = row
+        pid, dog_id, sha, ext, original, w, h, added, *edges, by = row
         return Photo(
             id=pid, dog_id=dog_id, sha256=sha, path=self.photo_file(sha, ext), original_name=original,
-            width=w, height=h, added_at=_parse_ts(added),
+            width=w, height=h, added_at=_parse_ts(added), crop=_crop_from_row(edges, by),
         )
 
     def _dogs(self, rows: list[tuple]) -> list[Dog]:
@@ -447,15 +459,28 @@ class Store:
         ids = []
         for p in photos:
             cur = con.execute(
-                "INSERT INTO photos(dog_id, sha256, ext, original_name, source_path, width, height, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (dog_id, p.sha256, p.ext, p.original_name, p.source_path, p.width, p.height, now),
+                "INSERT INTO photos(dog_id, sha256, ext, original_name, source_path, width, height, added_at,"
+                " crop_left, crop_top, crop_right, crop_bottom, crop_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (dog_id, p.sha256, p.ext, p.original_name, p.source_path, p.width, p.height, now, *_crop_row(p.crop)),
             )
             ids.append(int(cur.lastrowid))
         vectors = [(pid, p.vector) for pid, p in zip(ids, photos) if p.vector is not None]
         if vectors and space_id is not None:
             self.put_vectors(con, space_id, vectors)
         return ids
+
+    def set_crop(self, con: sqlite3.Connection, photo_id: int, crop: Crop | None, space_id: str,
+                 vector: np.ndarray) -> None:
+        """Record a photo's new crop with its vector in ``space_id``; vectors of other spaces, made
+        from the old crop, are dropped (a re-embed after a model change recomputes them)."""
+        cur = con.execute(
+            "UPDATE photos SET crop_left = ?, crop_top = ?, crop_right = ?, crop_bottom = ?, crop_by = ? WHERE id = ?",
+            (*_crop_row(crop), int(photo_id)),
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"There is no photo with id {photo_id} in the registry. Check the id (see `show`).")
+        con.execute("DELETE FROM embeddings WHERE photo_id = ? AND space_id != ?", (int(photo_id), space_id))
+        self.put_vectors(con, space_id, [(int(photo_id), vector)])
 
     def delete_photo(self, con: sqlite3.Connection, photo_id: int) -> Photo:
         rows = con.execute(f"SELECT {self._PHOTO_COLS} FROM photos WHERE id = ?", (photo_id,)).fetchall()
@@ -618,6 +643,21 @@ class Store:
             if dims:
                 problems.append(f"database: vectors of the wrong size in space {dims[0][0]}")
         return problems
+
+
+def _crop_row(crop: Crop | None) -> tuple:
+    if crop is None:
+        return (None, None, None, None, None)
+    return (crop.left, crop.top, crop.right, crop.bottom, crop.by)
+
+
+def _crop_from_row(edges: Sequence[float | None], by: str | None) -> Crop | None:
+    if any(e is None for e in edges):
+        return None
+    try:
+        return Crop(*edges, by=by or "auto")  # type: ignore[arg-type]
+    except InvalidInputError:
+        return None  # a damaged row: the whole photo, and check_integrity's vectors stay usable
 
 
 def _clean_name(name: str | None) -> str | None:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from reid_engine.embedder import POOLINGS, EmbedderConfig
 from reid_engine.errors import ReidError
-from reid_engine.evaluation import rank_metrics
+from reid_engine.evaluation import calibrate_bands, dog_scores, rank_metrics
 from reid_engine.head import HEAD_KINDS, HeadInfo, build_head, head_out_dim, save_head
 
 from .common import (
@@ -305,10 +305,15 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     zero = evaluate_head(None, sets, cfg.pooling)
     trained = evaluate_head(head, sets, cfg.pooling)
+    held = apply_head(head, pool_features(sets.heldout.cls, sets.heldout.mean, cfg.pooling))
+    _, impostors = dog_scores(held, sets.heldout.labels, held, sets.heldout.labels, same_set=True)
+    bands = calibrate_bands(impostors)  # None with a single held-out dog: nothing to calibrate on
+    likely, possible = bands or (0.0, 0.0)
     report = {
         "backbone_sha256": backbone.sha256, "config": asdict(cfg), "train_seconds": round(seconds, 2),
         "train_dogs": len(classes), "train_photos": len(sets.train), "heldout_dogs": len(set(sets.heldout.labels)),
         "heldout_photos": len(sets.heldout), "zero_shot": zero, "head": trained,
+        "bands": {"likely": likely, "possible": possible} if bands else None,
     }
     if args.out:
         data_name = Path(args.data).name
@@ -323,6 +328,7 @@ def _run(args: argparse.Namespace) -> int:
             created=datetime.now(timezone.utc).date().isoformat(),
             extra=json.dumps({"config": asdict(cfg), "zero_shot": zero, "head": trained,
                               "train_seconds": report["train_seconds"]}),
+            likely_threshold=likely, possible_threshold=possible,
         )
         report["sha256"] = save_head(args.out, head, info)
         report["out"] = str(args.out)
@@ -345,6 +351,12 @@ def _print_report(report: dict) -> None:
         check = f.get("check", {})
         print(f"{name:12}{f['heldout']['rank1']:12.2f}{f['heldout']['mAP']:8.2f}"
               f"{check.get('rank1', float('nan')):10.2f}{check.get('mAP', float('nan')):8.2f}")
+    bands = report["bands"]
+    if bands:
+        print(f"score bands (held-out dogs: 1 search in 100 / 1 in 5 shows a wrong dog above): "
+              f"likely from {bands['likely']:.2f}, possible from {bands['possible']:.2f}")
+    else:
+        print("score bands: not calibrated (hold out at least two dogs); the app keeps the backbone's")
     if "out" in report:
         print(f"wrote {report['out']} (sha256 {report['sha256'][:12]}...)")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -161,6 +162,11 @@ class ImportDialog(QDialog):
         modes.addWidget(self.per_photo)
         form.addRow("Dogs:", modes)
         form.addRow("Status of new dogs:", self.status)
+        self.crop_check = QCheckBox("Crop each photo to the dog when it fills little of the frame")
+        self.crop_check.setChecked(self.state.settings.auto_crop)
+        self.crop_check.setToolTip("Matching then looks at the dog, not the kennel around it (slower: about "
+                                   "twice the work per photo). The photos are stored whole.")
+        form.addRow("", self.crop_check)
 
         self.start_buttons = QDialogButtonBox()
         self.start_button = self.start_buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -236,12 +242,13 @@ class ImportDialog(QDialog):
         self.state.qsettings.setValue("folders/import", str(folder))
         mode = self.mode()
         details = DogDetails(status=self.status.currentData())
+        crop = self.crop_check.isChecked()
         self.show_page(1)
         self.progress_title.setText(f"Importing {folder.name}…")
         self._meter = RateMeter()
         self._started = time.monotonic()
         self._job = self.state.run(
-            lambda reg, cancel: reg.import_folder(folder, mode, cancel=cancel, details=details),
+            lambda reg, cancel: reg.import_folder(folder, mode, cancel=cancel, details=details, crop=crop),
             name="Importing photos", needs_model=True, pass_cancel=True,
             on_progress=self._progress, on_result=self._done, on_error=self._failed)
 

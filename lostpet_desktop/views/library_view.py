@@ -17,21 +17,22 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
 
-from reid_engine.models import Dog, DogDetails, DogStatus, Photo
+from reid_engine.models import Crop, Dog, DogDetails, DogStatus, Photo
 
 from ..models import CardDelegate, DogListModel, PhotoListModel
 from ..state import AppState
 from ..thumbnails import read_image
 from ..workers import Job, describe_error
+from .region_pane import RegionPane, from_crop, to_crop
 from .widgets import (
     PHOTO_FILTER,
-    ImagePane,
     MessageBanner,
     date_value,
     make_date_edit,
@@ -68,6 +69,7 @@ class DogEditor(QWidget):
         self.state = state
         self.dog: Dog | None = None
         self._shown_photo: Photo | None = None
+        self._candidates: list[Crop] = []  # dogs found in the shown photo, offered to click
         # Replaced in tests (modal boxes cannot be clicked offscreen).
         self.confirm: Callable[[str, str, str, str], bool] = lambda *a: ask(self, *a)
         self.setAcceptDrops(True)
@@ -78,8 +80,16 @@ class DogEditor(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.photo = ImagePane("No photo")
+        self.photo = RegionPane("No photo")
+        self.photo.draw_mode = "none"  # drawing a dog box is switched on by "Adjust dog box"
         self.photo.setMinimumHeight(140)
+        self.photo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.photo.setCursor(Qt.CursorShape.ArrowCursor)
+        self.photo.dog_box_drawn.connect(self._dog_box_drawn)
+        self.photo.candidate_chosen.connect(self._candidate_chosen)
+        self.crop_label = QLabel()
+        self.crop_label.setWordWrap(True)
+        self.crop_label.setStyleSheet("color: gray; font-size: small;")
         self.photos_model = PhotoListModel(state.thumbnails, state.photo_file, 72, self)
         self.photos_strip = make_photo_strip(self.photos_model, 72)
         self.photos_strip.clicked.connect(lambda idx: self._show_photo(self.photos_model.item(idx.row())))
@@ -89,10 +99,27 @@ class DogEditor(QWidget):
         self.remove_photo_button = QPushButton("Remove photo")
         self.remove_photo_button.setToolTip("Remove the photo shown above from this dog")
         self.remove_photo_button.clicked.connect(self.remove_shown_photo)
+        self.adjust_box_button = QPushButton("Adjust dog box")
+        self.adjust_box_button.setCheckable(True)
+        self.adjust_box_button.setToolTip("Drag a new box around the dog on the photo above: only that part "
+                                          "is used for matching (the photo itself is kept whole)")
+        self.adjust_box_button.toggled.connect(self._adjust_mode)
+        self.find_dogs_button = QPushButton("Find dogs")
+        self.find_dogs_button.setToolTip("Look for the dog(s) in this photo again; with several, click the one "
+                                         "this record is about")
+        self.find_dogs_button.clicked.connect(self.find_dogs)
+        self.whole_photo_button = QPushButton("Use whole photo")
+        self.whole_photo_button.setToolTip("Match on the whole photo, not a box around the dog")
+        self.whole_photo_button.clicked.connect(lambda: self.set_crop(None, "Matching on the whole photo now."))
         photo_buttons = QHBoxLayout()
         photo_buttons.addWidget(self.add_photos_button)
         photo_buttons.addWidget(self.remove_photo_button)
         photo_buttons.addStretch(1)
+        crop_buttons = QHBoxLayout()
+        crop_buttons.addWidget(self.adjust_box_button)
+        crop_buttons.addWidget(self.find_dogs_button)
+        crop_buttons.addWidget(self.whole_photo_button)
+        crop_buttons.addStretch(1)
 
         self.tag = QLineEdit()
         self.name = QLineEdit()
@@ -132,6 +159,8 @@ class DogEditor(QWidget):
         layout.setContentsMargins(8, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.photo, 1)
+        layout.addWidget(self.crop_label)
+        layout.addLayout(crop_buttons)
         layout.addWidget(self.photos_strip)
         layout.addLayout(photo_buttons)
         layout.addLayout(form)
@@ -167,9 +196,16 @@ class DogEditor(QWidget):
 
     def _show_photo(self, photo: Photo | None) -> None:
         self._shown_photo = photo if isinstance(photo, Photo) else None
+        self.adjust_box_button.setChecked(False)
+        self.photo.set_candidates([])
+        for button in (self.adjust_box_button, self.find_dogs_button, self.whole_photo_button):
+            button.setEnabled(self._shown_photo is not None)
         if self._shown_photo is None:
             self.photo.set_pixmap(None)
+            self.photo.set_dog_box(None)
+            self.crop_label.setText("")
             return
+        self._show_crop(self._shown_photo)
         row = next((i for i, p in enumerate(self.photos_model.items()) if p.id == photo.id), -1)
         if row >= 0:
             self.photos_strip.setCurrentIndex(self.photos_model.index(row))
@@ -185,6 +221,75 @@ class DogEditor(QWidget):
 
         job.signals.result.connect(done)
         self.state.thumbnails.submit(job)
+
+    # -- the dog's box in the shown photo
+    def _show_crop(self, photo: Photo) -> None:
+        self.photo.set_dog_box(from_crop(photo.crop) if photo.crop else None)
+        self.whole_photo_button.setEnabled(photo.crop is not None)
+        self.crop_label.setText(
+            f"Matched on the green box ({photo.crop.describe()})." if photo.crop
+            else "Matched on the whole photo. Use “Adjust dog box” if the dog is small in the frame."
+        )
+
+    def _adjust_mode(self, on: bool) -> None:
+        self.photo.draw_mode = "dog" if on else "none"
+        self.photo.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        if on:
+            self.crop_label.setText("Drag a box around the dog on the photo.")
+        elif self._shown_photo is not None:
+            self._show_crop(self._shown_photo)
+
+    def _dog_box_drawn(self, box: tuple) -> None:
+        self.adjust_box_button.setChecked(False)
+        self.set_crop(to_crop(tuple(box), by="user"), "Dog box saved: this photo is matched on it now.")
+
+    def set_crop(self, crop: Crop | str | None, message: str) -> None:
+        """Embed the shown photo's ``crop`` (a box, ``"auto"`` or ``None``: whole) from now on."""
+        if self.dog is None or self._shown_photo is None:
+            return
+        dog_id, photo_id = self.dog.id, self._shown_photo.id
+
+        def work(reg):
+            reg.set_photo_crop(photo_id, crop)
+            return reg.get_dog(dog_id)
+
+        self.state.run(work, name="Re-embedding the photo", needs_model=True,
+                       on_result=lambda dog: self._crop_saved(dog, photo_id, message), on_error=self._failed)
+
+    def _crop_saved(self, dog: Dog, photo_id: int, message: str) -> None:
+        self._updated(dog, message)
+        photo = next((p for p in dog.photos if p.id == photo_id), None)
+        if photo is not None:
+            self._show_photo(photo)
+
+    def find_dogs(self) -> None:
+        """Look for dogs in the shown photo; one is used at once, several are offered to click."""
+        if self._shown_photo is None:
+            return
+        path = self.state.photo_file(self._shown_photo)
+        wanted = self._shown_photo
+
+        def found(candidates: list[Crop]) -> None:
+            if self._shown_photo is None or self._shown_photo.id != wanted.id:
+                return  # another photo is shown now
+            if not candidates:
+                self.banner.info("No dog stands out from the background in this photo. Use “Adjust dog box” "
+                                 "to draw one, or keep the whole photo.")
+            elif len(candidates) == 1:
+                self.set_crop(candidates[0], "Found the dog: this photo is matched on the green box now.")
+            else:
+                self._candidates = candidates
+                self.photo.set_candidates([from_crop(c) for c in candidates])
+                self.crop_label.setText(f"{len(candidates)} animals found: click the one this record is about.")
+
+        self.state.run(lambda reg: reg.dog_candidates(path), name="Looking for dogs", needs_model=True,
+                       on_result=found, on_error=self._failed)
+
+    def _candidate_chosen(self, index: int) -> None:
+        candidates = self._candidates
+        if 0 <= index < len(candidates):
+            self.photo.set_candidates([])
+            self.set_crop(candidates[index], f"Dog {index + 1} chosen: this photo is matched on it now.")
 
     # -- editing
     def details(self) -> DogDetails:

@@ -35,7 +35,7 @@ from ..state import AppState, QuerySource
 from ..workers import Job, describe_error
 from ..thumbnails import read_image
 from .compare_view import CompareView, _pil_to_qimage
-from .region_pane import Fractions, RegionPane, fraction_to_pixels
+from .region_pane import Fractions, RegionPane, fraction_to_pixels, from_crop, to_crop
 from .widgets import (
     MessageBanner,
     PhotoDropArea,
@@ -74,6 +74,7 @@ class SearchOutcome:
     guided: bool = False  # a region was used
     heat_preview: QImage | None = None  # the query photo with the CLIP heatmap, when a prompt was used
     note: str = ""  # what of the focus could not be used, and why
+    crops: list = field(default_factory=list)  # per photo in ``used``: the Crop embedded, or None (whole)
 
 
 def focus_region(source: QuerySource, focus: Focus, clip_provider=None):
@@ -104,14 +105,28 @@ def focus_region(source: QuerySource, focus: Focus, clip_provider=None):
     return region, note, preview
 
 
+def query_crops(reg, inputs: list, crop) -> list:
+    """Engine thread: the part of each query photo to embed.
+
+    ``crop``: ``"auto"`` (the registry's dog finder decides, per photo), ``None`` (whole photos), or
+    a box the user drew, ``(x, y, w, h)`` fractions (one photo only).
+    """
+    if crop is None:
+        return [None] * len(inputs)
+    if isinstance(crop, tuple):
+        return [to_crop(crop, by="user")] + [None] * (len(inputs) - 1)
+    return [reg.find_crop(i) for i in inputs]
+
+
 def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilters | None, *,
                   prompt: str = "", guide=None, focus: Focus | None = None,
-                  clip_provider=None) -> SearchOutcome:
+                  clip_provider=None, crop="auto") -> SearchOutcome:
     """Engine thread: search with every readable query photo; unreadable ones are reported, not fatal.
 
     With a ``prompt`` and a ``guide`` (the app's text-guidance hook), the matches are re-ranked by
     ``guide(reg, sources, matches, prompt)``. With a ``focus`` and exactly one photo, the search is
-    region-guided (see :func:`focus_region`).
+    region-guided (see :func:`focus_region`). ``crop`` says which part of the photos is searched
+    (see :func:`query_crops`); the outcome says which crops were used.
     """
     start = time.perf_counter()
     remaining = list(sources)
@@ -131,10 +146,8 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
         if focus is not None and len(remaining) == 1:
             region, note, preview = focus_region(remaining[0], focus, clip_provider)
         try:
-            if region is not None:
-                matches = reg.search(inputs, k=k, filters=filters, region=region)
-            else:
-                matches = reg.search(inputs, k=k, filters=filters)
+            crops = query_crops(reg, inputs, crop)
+            matches = reg.search(inputs, k=k, filters=filters, region=region, crop=crops)
         except ImageLoadError as exc:
             bad = next((s for s in remaining if s.path is not None and Path(s.path) == Path(exc.path)), None)
             if bad is None:
@@ -147,7 +160,7 @@ def search_photos(reg, sources: list[QuerySource], k: int, filters: SearchFilter
         if prompt and guide is not None:
             matches = guide(reg, remaining, matches, prompt)
         return SearchOutcome(matches, remaining, failed, time.perf_counter() - start,
-                             guided=region is not None, heat_preview=preview, note=note)
+                             guided=region is not None, heat_preview=preview, note=note, crops=crops)
     if len(failed) == 1:
         name, reason = failed[0]
         raise ReidError(f"Cannot read photo {name}: {reason}")
@@ -237,6 +250,20 @@ class SearchView(QWidget):
         self.focus_note.setStyleSheet("color: gray; font-size: small;")
         self.focus_hint = QLabel()
         self.focus_hint.setWordWrap(True)
+        self._dog_box: Fractions | None = None  # a dog box the user drew on the query photo
+        self.crop_check = QCheckBox("Search the dog only")
+        self.crop_check.setChecked(state.settings.auto_crop)
+        self.crop_check.setToolTip("Crop the photo to the dog (green box) when it fills little of the frame, "
+                                   "so the kennel or the street around it does not count")
+        self.crop_check.toggled.connect(self._crop_toggled)
+        self.dog_box_button = QPushButton("Draw dog box")
+        self.dog_box_button.setCheckable(True)
+        self.dog_box_button.setToolTip("Drag a box around the dog on the photo: only that part is searched")
+        self.dog_box_button.toggled.connect(self._dog_box_mode)
+        self.focus_pane.dog_box_drawn.connect(self._dog_box_drawn)
+        self.crop_note = QLabel()
+        self.crop_note.setWordWrap(True)
+        self.crop_note.setStyleSheet("color: gray; font-size: small;")
         self.clear_region_button = QPushButton("Clear region")
         self.clear_region_button.setToolTip("Forget the marked region and search the whole photo again")
         self.clear_region_button.clicked.connect(self.clear_region)
@@ -249,6 +276,12 @@ class SearchView(QWidget):
         clear_row.addWidget(self.clear_region_button)
         clear_row.addStretch(1)
         focus_text.addLayout(clear_row)
+        crop_row = QHBoxLayout()
+        crop_row.addWidget(self.crop_check)
+        crop_row.addWidget(self.dog_box_button)
+        crop_row.addStretch(1)
+        focus_text.addLayout(crop_row)
+        focus_text.addWidget(self.crop_note)
         focus_text.addStretch(1)
         self.focus_row = QWidget()
         focus_row = QHBoxLayout(self.focus_row)
@@ -391,6 +424,9 @@ class SearchView(QWidget):
         self.query_label.setText(f"Searching with {n} photo{'s' if n != 1 else ''}")
         self.query_row.setVisible(bool(self._query))
         self.focus_pane.set_region(None)  # a region belongs to one photo
+        self._dog_box = None  # so does a dog box
+        self.focus_pane.set_dog_box(None)
+        self.dog_box_button.setChecked(False)
         self._show_preview()
         self._update_focus_controls()
         self.banner.hide()
@@ -406,6 +442,8 @@ class SearchView(QWidget):
         self.query_model.set_items([])
         self.query_row.hide()
         self.focus_pane.set_region(None)
+        self.focus_pane.set_dog_box(None)
+        self._dog_box = None
         self.focus_pane.set_pixmap(None)
         self.focus_row.hide()
         self.results.clear()
@@ -438,9 +476,11 @@ class SearchView(QWidget):
         sources, filters = list(self._query), self.filters()
         prompt, guide = self.prompt.text().strip(), self.state.text_guidance
         focus = self.focus()
+        crop = self.crop_choice()
         self._searched_prompt = focus.prompt if focus else ""
         job = self.state.run(lambda reg: search_photos(reg, sources, RESULTS_K, filters, prompt=prompt, guide=guide,
-                                                       focus=focus, clip_provider=self.state.clip_heatmapper),
+                                                       focus=focus, clip_provider=self.state.clip_heatmapper,
+                                                       crop=crop),
                              name="Searching", needs_model=True,
                              on_result=lambda out: self._results(out, job),
                              on_error=lambda exc: self._failed(exc, job),
@@ -453,6 +493,7 @@ class SearchView(QWidget):
             return
         self.results.set_matches(outcome.matches)
         self.focus_pane.set_overlay(QPixmap.fromImage(outcome.heat_preview) if outcome.heat_preview else None)
+        self._show_crops(outcome)
         if outcome.note:
             self.banner.info(outcome.note)
         if outcome.failed:
@@ -494,6 +535,54 @@ class SearchView(QWidget):
         query = used[index] if used else None
         self.compare.show_match(match, query, self._query_pixmaps.get(index))
 
+    # ------------------------------------------------------------------ the dog's box
+    def crop_choice(self):
+        """What part of the query photos to search: a drawn box, ``"auto"`` or ``None`` (whole)."""
+        if not self.crop_check.isChecked():
+            return None
+        if self._dog_box is not None and len(self._query) == 1:
+            return self._dog_box
+        return "auto"
+
+    def set_dog_box(self, box: Fractions | None) -> None:
+        """Search only ``box`` of the (single) query photo, as if drawn; ``None``: automatic again."""
+        self._dog_box = box
+        self.focus_pane.set_dog_box(box)
+        if box is not None:
+            self.crop_check.setChecked(True)
+        self._filters_changed()
+
+    def _dog_box_mode(self, on: bool) -> None:
+        self.focus_pane.draw_mode = "dog" if on else "region"
+        self.focus_pane.setCursor(Qt.CursorShape.CrossCursor)
+        if on:
+            self.focus_hint.setText("Drag a box around the dog on the photo.")
+        else:
+            self._update_focus_controls()
+
+    def _dog_box_drawn(self, box: tuple) -> None:
+        self.dog_box_button.setChecked(False)
+        self.set_dog_box(tuple(box))
+
+    def _crop_toggled(self, on: bool) -> None:
+        if not on:
+            self._dog_box = None
+        self._filters_changed()
+
+    def _show_crops(self, outcome: SearchOutcome) -> None:
+        crops = list(outcome.crops)
+        first = crops[0] if crops else None
+        self.focus_pane.set_dog_box(from_crop(first) if first is not None else None)
+        if not self.crop_check.isChecked():
+            text = "Searching the whole photo."
+        elif len(crops) == 1:
+            text = (f"Searching the dog only ({first.describe()})." if first is not None
+                    else "The dog fills the photo (or none was found): searching the whole photo.")
+        else:
+            n = sum(c is not None for c in crops)
+            text = f"{n} of {len(crops)} photos cropped to the dog."
+        self.crop_note.setText(text)
+
     # ------------------------------------------------------------------ focus (region / prompt)
     def focus(self) -> Focus | None:
         """The region and prompt to search with, or ``None`` (unguided: several photos, or nothing set)."""
@@ -532,6 +621,7 @@ class SearchView(QWidget):
         self.focus_pane.setEnabled(single)
         self.focus_pane.setToolTip("Drag a box over a marking to rank dogs by it" if single else _ONE_PHOTO_ONLY)
         self.clear_region_button.setEnabled(single and self.focus_pane.region() is not None)
+        self.dog_box_button.setEnabled(single)
         if not self._clip_ok:
             self.focus_prompt.setEnabled(False)
             self.focus_prompt.setPlaceholderText(self._clip_text.split(":")[0])
@@ -615,6 +705,9 @@ class SearchView(QWidget):
         if clip != (self._clip_ok, self._clip_text):
             self._clip_ok, self._clip_text = clip
             self._update_focus_controls()
+        if self.crop_check.isChecked() != self.state.settings.auto_crop:
+            with QSignalBlocker(self.crop_check):
+                self.crop_check.setChecked(self.state.settings.auto_crop)
         self.results.thresholds_changed()
         current = self.compare.current_match()
         if current is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -121,25 +122,43 @@ class SettingsDialog(QDialog):
         self.in_use_label = QLabel(f"In use: {in_use}")
         self.in_use_label.setWordWrap(True)
         self.in_use_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.auto_crop = QCheckBox("Crop photos to the dog when it fills little of the frame")
+        self.auto_crop.setChecked(s.auto_crop)
+        self.auto_crop.setToolTip("Registering and searching then look at the dog, not the kennel around it. "
+                                  "The stored photo is never cropped; each photo's box can be adjusted.")
+        self.use_head = QCheckBox("Use the re-ID head trained on dog photos (when it fits the weights)")
+        self.use_head.setChecked(s.use_head)
+        self.use_head.setToolTip("A small layer trained to tell dogs apart, shipped with LostPet. Changing "
+                                 "this re-embeds every photo once.")
         model_box = QGroupBox("Model")
         model_form = QFormLayout(model_box)
         model_form.addRow("Compute device:", self.device)
         model_form.addRow("Weights file:", weights_row)
         model_form.addRow("", self.in_use_label)
         model_form.addRow("Sources:", self.sources_label)
+        model_form.addRow("", self.auto_crop)
+        model_form.addRow("", self.use_head)
 
         # Thresholds.
+        self.calibrated = QCheckBox("Use the thresholds calibrated for the model (recommended)")
+        self.calibrated.setToolTip("Measured on dogs the model never saw: “likely” is where about 1 search "
+                                   "in 100 shows a wrong dog that high, “possible” about 1 in 5.")
+        self.calibrated.setChecked(s.likely_threshold is None and s.possible_threshold is None)
+        self.calibrated.toggled.connect(self._calibrated_toggled)
         self.likely = QSpinBox()
         self.possible = QSpinBox()
-        for box, value in ((self.likely, s.likely_threshold), (self.possible, s.possible_threshold)):
+        likely, possible = s.thresholds(state.model_bands)
+        for box, value in ((self.likely, likely), (self.possible, possible)):
             box.setRange(1, 99)
             box.setSuffix(" %")
             box.setValue(round(value * 100))
+            box.setEnabled(not self.calibrated.isChecked())
             box.valueChanged.connect(self._check_thresholds)
         self.threshold_note = QLabel()
         self.threshold_note.setWordWrap(True)
         thresholds_box = QGroupBox("Match thresholds")
         t_form = QFormLayout(thresholds_box)
+        t_form.addRow("", self.calibrated)
         t_form.addRow("“Likely same dog” from:", self.likely)
         t_form.addRow("“Possible match” from:", self.possible)
         t_form.addRow("", self.threshold_note)
@@ -166,6 +185,16 @@ class SettingsDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Choose a DINOv2 ViT-S/14 weights file", start, WEIGHTS_FILTER)
         if path:
             self.weights_file.setText(path)
+
+    def _calibrated_toggled(self, on: bool) -> None:
+        if on:  # show the calibrated values again
+            likely, possible = replace(self.state.settings, likely_threshold=None,
+                                       possible_threshold=None).thresholds(self.state.model_bands)
+            self.likely.setValue(round(likely * 100))
+            self.possible.setValue(round(possible * 100))
+        self.likely.setEnabled(not on)
+        self.possible.setEnabled(not on)
+        self._check_thresholds()
 
     def _check_thresholds(self) -> None:
         ok = self.likely.value() > self.possible.value()
@@ -195,6 +224,8 @@ class SettingsDialog(QDialog):
             data_dir=self.data_dir.text().strip() or None,
             device=self.device.currentData(),
             weights_file=self.weights_file.text().strip() or None,
-            likely_threshold=self.likely.value() / 100,
-            possible_threshold=self.possible.value() / 100,
+            auto_crop=self.auto_crop.isChecked(),
+            use_head=self.use_head.isChecked(),
+            likely_threshold=None if self.calibrated.isChecked() else self.likely.value() / 100,
+            possible_threshold=None if self.calibrated.isChecked() else self.possible.value() / 100,
         )

@@ -17,6 +17,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", metavar="FILE", help="backbone weights file (.safetensors or .pth)")
     g.add_argument("--device", choices=DEVICES, help="compute device (default: settings, else auto)")
     g.add_argument("--no-head", action="store_true", help="do not apply the shipped re-ID head")
+    g.add_argument("--no-crop", action="store_true",
+                   help="embed whole photos (default: crop to the dog when it fills little of the frame)")
 
 
 def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,16 @@ def load_embedder(args: argparse.Namespace, settings: Settings | None = None, **
     weights = getattr(args, "weights", None) or settings.weights_file
     use_head = settings.use_head and not getattr(args, "no_head", False)
     return Embedder.load(weights, config=EmbedderConfig(device=device, **config), use_head=use_head)
+
+
+def attach_finder(registry: Any, args: argparse.Namespace, settings: Settings | None = None) -> None:
+    """Give the registry the dog finder, unless ``--no-crop`` or the ``auto_crop`` setting is off."""
+    from ..crop import default_finder
+
+    settings = settings or Settings.load()
+    enabled = settings.auto_crop and not getattr(args, "no_crop", False)
+    if registry.embedder is not None:
+        registry.set_dog_finder(default_finder(registry.embedder, enabled))
 
 
 def print_json(obj: Any) -> None:

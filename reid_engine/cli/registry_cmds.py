@@ -108,6 +108,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser(
+        "set-crop", help="change which part of a stored photo is embedded (the dog's box)",
+        description="Change the box around the dog in a stored photo and re-embed it. The stored photo "
+                    "itself is never cropped. See each photo's id and crop with `show`.",
+    )
+    p.add_argument("photo", type=int, metavar="PHOTO_ID", help="the photo's id (see `show`)")
+    p.add_argument("box", metavar="BOX",
+                   help="X,Y,W,H in pixels of the photo (or fractions, all between 0 and 1); "
+                        "'auto' to let the dog finder choose; 'none' for the whole photo")
+    _common(p, model=True)
+    p.set_defaults(func=cmd_set_crop)
+
     p = sub.add_parser("reindex", help="re-embed every photo and rebuild the search index",
                        description="Re-embed every stored photo with the current model and rebuild the index.")
     _common(p, model=True)
@@ -167,6 +179,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     except RegistryLockedError:  # the app is open: search what it has stored so far
         reg = Registry.open(args.data_dir, readonly=True, program=PROGRAM)
         _drive(reg.attach_embedder(common.load_embedder(args)), "loading", args)
+        common.attach_finder(reg, args)
     with reg:
         pending = reg.pending_reembed()
         if pending:
@@ -177,7 +190,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             # Many queries: decode in threads and embed in batches, like an import. An unreadable
             # photo gets its own result line with the reason, and the others carry on (exit 3).
             failed = 0
-            for item in reg.embedder.iter_embed_files([Path(p) for p in args.photos]):
+            for item in reg.embedder.iter_embed_files([Path(p) for p in args.photos], transform=reg.crop_to_dog):
                 label = args.photos[item.index]
                 if item.error is not None:
                     failed += 1
@@ -324,6 +337,32 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_set_crop(args: argparse.Namespace) -> int:
+    from ..guided import parse_region
+    from ..models import Crop
+
+    text = args.box.strip().lower()
+    with _open_writer(args) as reg:
+        photo = reg.get_photo(args.photo)
+        if text == "auto":
+            if reg.dog_finder is None:
+                raise InvalidInputError("No dog finder is available here (see `lostpet-cli crop --help`); "
+                                        "give the box as X,Y,W,H instead.")
+            crop = "auto"
+        elif text in ("none", "whole", "off"):
+            crop = None
+        else:
+            size = (photo.width, photo.height)
+            x, y, w, h = parse_region(args.box, size)
+            crop = Crop.from_pixels((x, y, x + w, y + h), size, by="user")
+        photo = reg.set_photo_crop(photo.id, crop)
+    if args.json:
+        common.print_json(_photo_json(photo))
+    else:
+        print(f"photo {photo.id}: {photo.crop.describe() if photo.crop else 'the whole photo is embedded'}")
+    return EXIT_OK
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     with _open_writer(args) as reg:
         _drive(reg.reindex(), "re-embedding", args)
@@ -387,6 +426,7 @@ def _open_writer(args: argparse.Namespace, *, model: bool = True):
         return reg
     try:
         _drive(reg.attach_embedder(common.load_embedder(args)), "updating photos for the model", args)
+        common.attach_finder(reg, args)
     except BaseException:
         reg.close()
         raise
@@ -460,7 +500,10 @@ def _lock_holder(data_dir: Path) -> str:
 def _photo_json(photo) -> dict:
     return {"id": photo.id, "path": str(photo.path), "original_name": photo.original_name,
             "sha256": photo.sha256, "width": photo.width, "height": photo.height,
-            "added_at": photo.added_at.isoformat()}
+            "added_at": photo.added_at.isoformat(),
+            "crop": None if photo.crop is None else {
+                "left": photo.crop.left, "top": photo.crop.top, "right": photo.crop.right,
+                "bottom": photo.crop.bottom, "by": photo.crop.by}}
 
 
 def _dog_json(dog: Dog, *, photos: bool = True) -> dict:
@@ -499,7 +542,8 @@ def _print_dog(args: argparse.Namespace, dog: Dog, verb: str = "") -> None:
     print(f"notes      {dog.notes or '-'}")
     print(f"photos     {len(dog.photos)}")
     for p in dog.photos:
-        print(f"  {p.id:>6}  {p.original_name}  {p.width}x{p.height}  {p.path}")
+        crop = f"  ({p.crop.describe()})" if p.crop else ""
+        print(f"  {p.id:>6}  {p.original_name}  {p.width}x{p.height}  {p.path}{crop}")
 
 
 __all__ = ["add_parser"]

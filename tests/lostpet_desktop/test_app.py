@@ -58,7 +58,10 @@ def test_window_geometry_is_remembered(make_window, qtbot):
 def test_settings_dialog_changes_thresholds_and_bands(lostpet_window, qtbot):
     window = lostpet_window
     dialog = window.open_settings()
-    assert dialog.likely.value() == 97 and dialog.possible.value() == 95  # the calibrated defaults
+    # The tiny test model has no head: the backbone's calibrated bands, read-only until unticked.
+    assert dialog.calibrated.isChecked() and not dialog.likely.isEnabled()
+    assert dialog.likely.value() == 97 and dialog.possible.value() == 95
+    dialog.calibrated.setChecked(False)
     dialog.possible.setValue(98)  # not below "likely": refused
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Save).isEnabled()
     dialog.likely.setValue(95)
@@ -72,6 +75,13 @@ def test_settings_dialog_changes_thresholds_and_bands(lostpet_window, qtbot):
     from reid_engine.settings import Settings
 
     assert Settings.load().likely_threshold == 0.95  # saved for the CLI and the next start
+
+    dialog = window.open_settings()
+    assert not dialog.calibrated.isChecked() and dialog.likely.value() == 95
+    dialog.calibrated.setChecked(True)
+    assert dialog.likely.value() == 97 and dialog.possible.value() == 95
+    dialog.accept()
+    assert window.state.settings.likely_threshold is None and window.state.band(0.96) == "possible"
 
 
 def test_about_box_shows_versions_model_and_counts(lostpet_window, qtbot):

@@ -181,3 +181,21 @@ def test_a_region_with_several_query_photos_asks_for_each(capsys, data, dogs):
     code, out, err = run(capsys, "search", dogs / "rex1" / "0.jpg", dogs / "rex1" / "1.jpg",
                          "--region", "1,1,20,20", "--data-dir", data)
     assert code == EXIT_ERROR and "--each" in err and len(err.strip().splitlines()) == 1
+
+
+def test_set_crop_changes_the_embedded_box_and_show_reports_it(capsys, data, dogs):
+    _, dog = run_json(capsys, "register", dogs / "rex2" / "0.jpg", "--tag", "B", "--no-crop", "--data-dir", data)
+    photo = dog["photos"][0]
+    assert photo["crop"] is None  # --no-crop: the whole photo
+    _, cropped = run_json(capsys, "set-crop", photo["id"], "10,8,40,30", "--data-dir", data)
+    w, h = photo["width"], photo["height"]
+    assert cropped["crop"]["by"] == "user"
+    assert cropped["crop"]["left"] == pytest.approx(10 / w) and cropped["crop"]["bottom"] == pytest.approx(38 / h)
+    code, out, _ = run(capsys, "show", "B", "--data-dir", data)
+    assert code == EXIT_OK and "cropped by hand" in out
+    _, whole = run_json(capsys, "set-crop", photo["id"], "none", "--data-dir", data)
+    assert whole["crop"] is None
+    code, _, err = run(capsys, "set-crop", photo["id"], "1,2,three", "--data-dir", data)
+    assert code == EXIT_ERROR and "x,y,w,h" in err
+    _, info = run_json(capsys, "info", "--data-dir", data)
+    assert info["photos"] == info["index_vectors"] == 1

@@ -112,6 +112,7 @@ def test_the_shipped_head_is_small_and_says_what_it_is():
     assert re.fullmatch(r"[0-9a-f]{64}", meta.backbone_sha256)
     assert meta.pooling in POOLINGS and meta.in_dim == 384
     assert meta.loss and meta.created and "dogfacenet" in meta.training_data.lower()
+    assert 0.5 < meta.possible_threshold < meta.likely_threshold < 0.97  # calibrated, and not the backbone's
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["backbone_sha256"] == meta.backbone_sha256
 
@@ -131,3 +132,21 @@ def test_the_real_backbone_gets_the_shipped_head(real_weights, monkeypatch):
     assert Embedder.load(config=config, use_head=False).head is None
     other = next(p for p in POOLINGS if p != meta.pooling)
     assert Embedder.load(config=EmbedderConfig(device="cpu", pooling=other)).head is None
+
+
+def test_bands_come_from_a_calibrated_head_else_the_backbone_defaults(tmp_path, tiny_embedder):
+    from reid_engine.settings import ZERO_SHOT_BANDS
+
+    assert tiny_embedder.bands == ZERO_SHOT_BANDS  # no head
+    saved_head(tmp_path / "old.safetensors", "fused", sha=tiny_embedder.weights_sha256)  # not calibrated
+    head, meta, head_id = read_head(tmp_path / "old.safetensors")
+    assert meta.likely_threshold == 0.0
+    emb = Embedder(tiny_embedder.model, weights=None, config=EmbedderConfig(device="cpu"), head=head, head_id=head_id)
+    assert emb.bands == ZERO_SHOT_BANDS
+    torch.manual_seed(0)
+    calibrated = build_head(48, 16, "fused", 0.5)
+    save_head(tmp_path / "new.safetensors", calibrated,
+              HeadInfo(**{**info().__dict__, "likely_threshold": 0.8, "possible_threshold": 0.7}))
+    head, meta, head_id = read_head(tmp_path / "new.safetensors")
+    emb = Embedder(tiny_embedder.model, weights=None, config=EmbedderConfig(device="cpu"), head=head, head_id=head_id)
+    assert emb.bands == (0.8, 0.7) and emb.describe()["bands"] == [0.8, 0.7]

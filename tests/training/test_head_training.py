@@ -31,6 +31,8 @@ def test_head_command_trains_and_writes_a_head_the_engine_applies(tmp_path, dog_
     pooling = EmbedderConfig().pooling  # heads follow the app's pooling by default
     assert meta.backbone_sha256 == "random-tiny-seed0" and meta.pooling == pooling and meta.in_dim == 48
     assert "held out" in meta.training_data and meta.loss.startswith("supcon")
+    # One held-out dog: no wrong dog to calibrate the score bands on, so none are claimed.
+    assert report["bands"] is None and meta.likely_threshold == meta.possible_threshold == 0.0
     assert load_shipped_head("random-tiny-seed0", 48, pooling, path=out)[0] is not None
     assert load_shipped_head("another-backbone", 48, pooling, path=out) == (None, "")
 
@@ -39,6 +41,9 @@ def test_head_command_trains_and_writes_a_head_the_engine_applies(tmp_path, dog_
                    model_name=tiny.model_name)
     vec = emb.embed([emb.load_photo(dog_folder / "0" / "0.0.jpg")])
     assert vec.shape == (1, meta.out_dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-5)
+    from reid_engine.settings import ZERO_SHOT_BANDS
+
+    assert emb.bands == ZERO_SHOT_BANDS  # an uncalibrated head keeps the backbone's bands
 
 
 def test_features_are_cached_and_match_the_engine(tmp_path, dog_folder, tiny_embedder):
@@ -111,3 +116,19 @@ def test_arcface_margin_makes_the_true_class_harder():
     easy = arc(z, labels)
     arc.margin = 0.5
     assert arc(z, labels) > easy
+
+
+def test_head_bands_are_calibrated_on_the_held_out_dogs_and_reach_the_embedder(tmp_path, dog_folder, capsys):
+    out = tmp_path / "head.safetensors"
+    code = cli.main(["head", "--data", str(dog_folder), "--random-init", "tiny", "--cache-dir", str(tmp_path / "c"),
+                     "--epochs", "3", "--holdout-mod", "3", "--holdout-rem", "1", "--out", str(out), "--json",
+                     "--quiet"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["heldout_dogs"] == 2
+    head, meta, head_id = read_head(out)
+    assert 0 < meta.possible_threshold < meta.likely_threshold <= 1
+    assert (report["bands"]["likely"], report["bands"]["possible"]) == (meta.likely_threshold, meta.possible_threshold)
+    tiny = load_backbone(random_init="tiny")
+    emb = Embedder(tiny.model, weights=None, config=EmbedderConfig(device="cpu"), head=head, head_id=head_id)
+    assert emb.bands == (meta.likely_threshold, meta.possible_threshold)
