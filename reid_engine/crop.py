@@ -14,7 +14,7 @@ Foreground methods (``method=``), all offline:
 * ``"clip"``: a CLIP text heatmap for "a photo of a dog", where CLIP weights exist.
 * ``"auto"``: ``saliency`` when img-focus and onnxruntime are installed, else ``pca``. Chosen by
   ``bench/bench_crop.py`` (box IoU on MPDD dogs pasted into larger scenes, and retrieval after
-  cropping; figures in its docstring) and by eye on ``pets-mixed`` (``bench/contact_sheet.py``):
+  cropping; figures in the README) and by eye on ``pets-mixed`` (``bench/contact_sheet.py``):
   the class-token attention lights up heads and a few high-norm background tokens, not whole dogs.
 
 None of these knows what a dog is: they find the salient animal or object. Several candidates are

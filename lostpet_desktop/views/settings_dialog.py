@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -216,7 +216,14 @@ class SettingsDialog(QDialog):
         if not shiboken6.isValid(self.sources_label):
             return  # the dialog was closed before the check finished
         self.sources_label.setText(sources_html(sources))
-        self.adjustSize()  # the list is longer than "Checking…": grow instead of clipping it
+        # The list is longer than "Checking…": grow instead of clipping it, once the word-wrapped
+        # label's new height is known to the layout (on the next turn of the event loop).
+        QTimer.singleShot(0, self._grow_to_fit)
+
+    def _grow_to_fit(self) -> None:
+        if shiboken6.isValid(self):
+            self.layout().activate()
+            self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def result_settings(self) -> Settings:
         return replace(
