@@ -20,7 +20,6 @@ other files there (the model cache, settings) stay.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json

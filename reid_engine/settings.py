@@ -56,18 +56,17 @@ class Settings:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known} if isinstance(raw, dict) else {}
-        if isinstance(raw, dict) and raw.get("format", 1) < SETTINGS_FORMAT:
+        if not isinstance(raw, dict):
+            return cls()
+        defaults = cls()
+        values = {f.name: raw[f.name] for f in fields(cls) if f.name in raw and _valid(defaults, f.name, raw[f.name])}
+        if raw.get("format", 1) == 1:
             # Format 1 saved the then-fixed bands even when the user never changed them; they were
             # the zero-shot backbone's, and would be wrong with the head: use the calibrated ones.
             if (values.get("likely_threshold"), values.get("possible_threshold")) == ZERO_SHOT_BANDS:
                 values.pop("likely_threshold")
                 values.pop("possible_threshold")
-        try:
-            return cls(**values)
-        except TypeError:
-            return cls()
+        return cls(**values)
 
     def save(self, path: str | Path | None = None) -> None:
         """Write settings atomically."""
@@ -89,3 +88,13 @@ class Settings:
         if score >= possible:
             return "possible"
         return "unlikely"
+
+
+def _valid(defaults: Settings, name: str, value: object) -> bool:
+    """Whether a value read from the settings file fits the field (a bad one falls back to its default)."""
+    if name in ("likely_threshold", "possible_threshold"):
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1)
+    default = getattr(defaults, name)
+    if default is None:
+        return value is None or isinstance(value, str)
+    return type(value) is type(default)

@@ -28,6 +28,20 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("LOSTPET_WEIGHTS", raising=False)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The tiny model is fastest on one thread, above all on a busy machine (spinning threads).
+
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_embedder():
     """A 56x56, 2-block, random-init DINOv2-shaped embedder: fast, deterministic, no weights."""

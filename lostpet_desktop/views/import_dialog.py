@@ -164,8 +164,8 @@ class ImportDialog(QDialog):
         form.addRow("Status of new dogs:", self.status)
         self.crop_check = QCheckBox("Crop each photo to the dog when it fills little of the frame")
         self.crop_check.setChecked(self.state.settings.auto_crop)
-        self.crop_check.setToolTip("Matching then looks at the dog, not the kennel around it (slower: about "
-                                   "twice the work per photo). The photos are stored whole.")
+        self.crop_check.setToolTip("Matching then looks at the dog, not the kennel around it (slower: the dog "
+                                   "finder runs on every photo). The photos are stored whole.")
         form.addRow("", self.crop_check)
 
         self.start_buttons = QDialogButtonBox()

@@ -10,12 +10,10 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -33,12 +31,10 @@ from ..workers import Job, describe_error
 from .region_pane import RegionPane, from_crop, to_crop
 from .widgets import (
     PHOTO_FILTER,
+    DogDetailsFields,
     MessageBanner,
-    date_value,
-    make_date_edit,
     make_grid,
     make_photo_strip,
-    set_date_value,
     split_dropped,
 )
 
@@ -121,23 +117,9 @@ class DogEditor(QWidget):
         crop_buttons.addWidget(self.whole_photo_button)
         crop_buttons.addStretch(1)
 
-        self.tag = QLineEdit()
-        self.name = QLineEdit()
-        self.status = QComboBox()
-        for status in DogStatus:
-            self.status.addItem(status.label, status)
-        self.date = make_date_edit(allow_unknown=True)
-        self.location = QLineEdit()
-        self.notes = QPlainTextEdit()
-        self.notes.setTabChangesFocus(True)
-        self.notes.setMaximumHeight(90)
-        form = QFormLayout()
-        form.addRow("Tag:", self.tag)
-        form.addRow("Name:", self.name)
-        form.addRow("Status:", self.status)
-        form.addRow("Date:", self.date)
-        form.addRow("Place:", self.location)
-        form.addRow("Notes:", self.notes)
+        self.fields = DogDetailsFields(notes_height=90)
+        self.tag, self.name, self.status = self.fields.tag, self.fields.name, self.fields.status
+        self.date, self.location, self.notes = self.fields.date, self.fields.location, self.fields.notes
 
         self.banner = MessageBanner()
         self.save_button = QPushButton("Save changes")
@@ -163,7 +145,7 @@ class DogEditor(QWidget):
         layout.addLayout(crop_buttons)
         layout.addWidget(self.photos_strip)
         layout.addLayout(photo_buttons)
-        layout.addLayout(form)
+        layout.addLayout(self.fields.form)
         layout.addWidget(self.banner)
         layout.addLayout(buttons)
         self._empty = QLabel("Select a dog to see and edit its record.")
@@ -183,12 +165,7 @@ class DogEditor(QWidget):
             return
         self._stack.setCurrentIndex(1)
         self.title.setText(dog.display_name)
-        self.tag.setText(dog.tag)
-        self.name.setText(dog.name or "")
-        self.status.setCurrentIndex(max(0, self.status.findData(dog.status)))
-        set_date_value(self.date, dog.date)
-        self.location.setText(dog.location or "")
-        self.notes.setPlainText(dog.notes or "")
+        self.fields.show_dog(dog)
         self.photos_model.set_items(dog.photos)
         self.remove_photo_button.setEnabled(bool(dog.photos))
         self.reunited_button.setEnabled(dog.status is not DogStatus.REUNITED)
@@ -293,14 +270,7 @@ class DogEditor(QWidget):
 
     # -- editing
     def details(self) -> DogDetails:
-        return DogDetails(
-            tag=self.tag.text().strip() or None,
-            name=self.name.text().strip(),
-            status=self.status.currentData(),
-            date=date_value(self.date),
-            location=self.location.text().strip(),
-            notes=self.notes.toPlainText().strip(),
-        )
+        return self.fields.details(empty_name_clears=True)
 
     def save(self, *, message: str = "Changes saved.") -> None:
         if self.dog is None:

@@ -10,24 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from reid_engine.models import Dog, DogDetails, DogStatus, Match
+from reid_engine.models import Dog, DogDetails, Match
 
 from ..models import CardDelegate, MatchListModel, PhotoListModel
 from ..models.roles import BAND_TEXT, format_score
@@ -35,10 +31,9 @@ from ..state import AppState, QuerySource
 from ..workers import Job, describe_error
 from .search_view import SearchOutcome, search_photos
 from .widgets import (
+    DogDetailsFields,
     MessageBanner,
     PhotoDropArea,
-    date_value,
-    make_date_edit,
     make_grid,
     make_photo_strip,
     pasted_source,
@@ -112,28 +107,15 @@ class RegisterView(QWidget):
         photo_buttons.addWidget(self.remove_photo_button)
 
         # Details.
-        self.tag = QLineEdit()
+        self.fields = DogDetailsFields(notes_height=110)
+        self.tag, self.name, self.status = self.fields.tag, self.fields.name, self.fields.status
+        self.date, self.location, self.notes = self.fields.date, self.fields.location, self.fields.notes
         self.tag.setPlaceholderText("Leave empty for an automatic tag")
-        self.name = QLineEdit()
         self.name.setPlaceholderText("If known")
-        self.status = QComboBox()
-        for status in DogStatus:
-            self.status.addItem(status.label, status)
-        self.date = make_date_edit(allow_unknown=True)
         self.date.setToolTip("When the dog was found, reported lost or taken in")
-        self.location = QLineEdit()
         self.location.setPlaceholderText("Where the dog was found or lost")
-        self.notes = QPlainTextEdit()
         self.notes.setPlaceholderText("Breed, colour, collar, microchip, temperament…")
-        self.notes.setTabChangesFocus(True)
-        self.notes.setMaximumHeight(110)
-        form = QFormLayout()
-        form.addRow("Tag:", self.tag)
-        form.addRow("Name:", self.name)
-        form.addRow("Status:", self.status)
-        form.addRow("Date:", self.date)
-        form.addRow("Place:", self.location)
-        form.addRow("Notes:", self.notes)
+        form = self.fields.form
 
         self.banner = MessageBanner()
         self.banner.action_clicked.connect(self._banner_action)
@@ -319,14 +301,7 @@ class RegisterView(QWidget):
 
     # ------------------------------------------------------------------ saving
     def details(self) -> DogDetails:
-        return DogDetails(
-            tag=self.tag.text().strip() or None,
-            name=self.name.text().strip() or None,
-            status=self.status.currentData(),
-            date=date_value(self.date),
-            location=self.location.text().strip(),
-            notes=self.notes.toPlainText().strip(),
-        )
+        return self.fields.details(empty_name_clears=False)
 
     def save(self) -> None:
         if not self._photos or not self._checked:
@@ -384,12 +359,7 @@ class RegisterView(QWidget):
                        name="Adding photos", needs_model=True, on_result=added, on_error=self._save_failed)
 
     def clear(self) -> None:
-        self.tag.clear()
-        self.name.clear()
-        self.status.setCurrentIndex(0)
-        self.date.setDate(QDate.currentDate())
-        self.location.clear()
-        self.notes.clear()
+        self.fields.clear()
         self.banner.hide()
         self._last_dog = None
         self._set_photos([], {})

@@ -18,12 +18,16 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDateEdit,
     QFileDialog,
+    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QStyle,
@@ -105,6 +109,61 @@ def date_value(edit: QDateEdit):
 
 def set_date_value(edit: QDateEdit, value) -> None:
     edit.setDate(QDate(value.year, value.month, value.day) if value is not None else UNKNOWN_DATE)
+
+
+class DogDetailsFields:
+    """The dog-details form shared by Register (a new dog) and the Library editor (an existing one).
+
+    Attributes: ``tag``, ``name``, ``status``, ``date``, ``location``, ``notes`` (the fields) and
+    ``form`` (their :class:`QFormLayout`, to place in the view).
+    """
+
+    def __init__(self, *, notes_height: int):
+        from reid_engine.models import DogStatus
+
+        self.tag = QLineEdit()
+        self.name = QLineEdit()
+        self.status = QComboBox()
+        for status in DogStatus:
+            self.status.addItem(status.label, status)
+        self.date = make_date_edit(allow_unknown=True)
+        self.location = QLineEdit()
+        self.notes = QPlainTextEdit()
+        self.notes.setTabChangesFocus(True)
+        self.notes.setMaximumHeight(notes_height)
+        self.form = QFormLayout()
+        for label, field in (("Tag:", self.tag), ("Name:", self.name), ("Status:", self.status),
+                             ("Date:", self.date), ("Place:", self.location), ("Notes:", self.notes)):
+            self.form.addRow(label, field)
+
+    def details(self, *, empty_name_clears: bool):
+        """The fields as :class:`DogDetails`. An empty tag means "generate one"; an empty name clears
+        the name with ``empty_name_clears`` (editing), else means "no name" (a new dog)."""
+        from reid_engine.models import DogDetails
+
+        name = self.name.text().strip()
+        return DogDetails(
+            tag=self.tag.text().strip() or None,
+            name=name if empty_name_clears else (name or None),
+            status=self.status.currentData(),
+            date=date_value(self.date),
+            location=self.location.text().strip(),
+            notes=self.notes.toPlainText().strip(),
+        )
+
+    def show_dog(self, dog) -> None:
+        self.tag.setText(dog.tag)
+        self.name.setText(dog.name or "")
+        self.status.setCurrentIndex(max(0, self.status.findData(dog.status)))
+        set_date_value(self.date, dog.date)
+        self.location.setText(dog.location or "")
+        self.notes.setPlainText(dog.notes or "")
+
+    def clear(self) -> None:
+        for field in (self.tag, self.name, self.location, self.notes):
+            field.clear()
+        self.status.setCurrentIndex(0)
+        self.date.setDate(QDate.currentDate())
 
 
 # ---------------------------------------------------------------------------------------- banner

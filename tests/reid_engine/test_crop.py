@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine_helpers import drain
 from reid_engine.crop import (
     Box,
     DogFinder,
@@ -243,16 +244,8 @@ def test_crop_folder_copies_photos_without_a_dog_unless_told_not_to(tmp_path):
     for keep, expected in ((True, 1), (False, 0)):
         out = tmp_path / f"out_{keep}"
         gen = crop_folder(Nothing(), src, out, keep_uncropped=keep)
-        summary = _drain(gen)
+        summary = drain(gen)[0]
         assert len(summary.written) == expected
-
-
-def _drain(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 @needs_saliency

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine_helpers import drain
 from photos import make_dog_photo
 from reid_engine.errors import (
     ImageLoadError,
@@ -27,18 +28,8 @@ from reid_engine.models import DogDetails, DogStatus, SearchFilters
 from reid_engine.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = (96, 72)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny model is fastest on one thread, above all on a busy machine (spinning threads)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def assert_consistent(reg: Registry) -> None:
@@ -58,21 +49,6 @@ def photos_dir(tmp_path):
         for variant in range(3):
             make_dog_photo(folder / f"dog{seed}" / f"v{variant}.jpg", seed, SIZE, variant=variant)
     return folder
-
-
-@pytest.fixture
-def reg(tmp_path, tiny_embedder):
-    with Registry.open(tmp_path / "data", tiny_embedder) as r:
-        yield r
-
-
-def _drain(gen):
-    progress = []
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, progress
 
 
 # --------------------------------------------------------------------------- register, edit, remove

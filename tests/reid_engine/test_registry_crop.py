@@ -13,12 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine_helpers import drain
 from photos import dog_image
 from reid_engine.crop import Box
 from reid_engine.errors import InvalidInputError
 from reid_engine.models import Crop, DogDetails
 from reid_engine.registry import Registry
 from reid_engine.store import _migrate_0_to_1, Store
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SCENE = (240, 180)
 DOG_BOX = (150, 90, 60, 60)  # x, y, w, h: the dog fills 8% of the scene
@@ -166,12 +169,12 @@ def test_import_crops_in_the_decoder_threads_and_can_be_told_not_to(reg, tmp_pat
     folder = tmp_path / "intake"
     for seed in range(4):
         scene(50 + seed, folder / f"dog{seed}.png")
-    summary = yield_all(reg.import_folder(folder))
+    summary = drain(reg.import_folder(folder))[0]
     assert len(summary.imported) == 4
     assert all(p.crop is not None and p.crop.by == "auto" for d in reg.list_dogs() for p in d.photos)
     other = tmp_path / "intake2"
     scene(60, other / "whole.png")
-    yield_all(reg.import_folder(other, crop=False))
+    drain(reg.import_folder(other, crop=False))
     assert reg.find_dog("whole").photos[0].crop is None
     assert reg.check_integrity() == []
 
@@ -219,11 +222,3 @@ def test_a_version_1_database_migrates_and_keeps_its_photos_uncropped(tmp_path):
     finally:
         store.close()
 
-
-def yield_all(gen):
-    """Run a progress generator to its end and return its value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value

@@ -6,37 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from engine_helpers import drain
 from photos import QUIETLY_SKIPPED, make_dog_photo, make_hostile_corpus
 from reid_engine.errors import InvalidInputError
 from reid_engine.models import DogDetails, DogStatus
 from reid_engine.registry import IMPORT_BATCH, Registry
 
 SIZE = (96, 72)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def reg(tmp_path, tiny_embedder):
-    with Registry.open(tmp_path / "data", tiny_embedder) as r:
-        yield r
-
-
-def _drain(gen):
-    progress = []
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, progress
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _consistent(reg: Registry) -> None:
@@ -51,7 +28,7 @@ def _consistent(reg: Registry) -> None:
 def test_hostile_corpus_reports_each_bad_file_and_loses_nothing_else(reg, tmp_path):
     folder = tmp_path / "hostile"
     expected = make_hostile_corpus(folder)
-    summary, progress = _drain(reg.import_folder(folder))
+    summary, progress = drain(reg.import_folder(folder))
     rel = lambda paths: {p.relative_to(folder).as_posix() for p in paths}  # noqa: E731
     assert rel(summary.imported) == {name for name, good in expected.items() if good}
     assert rel(p for p, _ in summary.failed) == {name for name, good in expected.items() if not good}
@@ -66,7 +43,7 @@ def test_hostile_corpus_reports_each_bad_file_and_loses_nothing_else(reg, tmp_pa
     assert (rotated.width, rotated.height) == (64, 96)
     _consistent(reg)
 
-    again, _ = _drain(reg.import_folder(folder))
+    again, _ = drain(reg.import_folder(folder))
     assert again.imported == [] and len(again.skipped) == len(summary.imported)
     assert len(again.failed) == len(summary.failed)
     assert reg.counts()["photos"] == len(summary.imported)
@@ -80,7 +57,7 @@ def test_per_folder_import_makes_one_dog_per_sub_folder_and_resumes(reg, tmp_pat
     make_dog_photo(folder / "rex1" / "side" / "deep.jpg", 1, SIZE, variant=7)  # deeper: still rex1
     make_dog_photo(folder / "loose.jpg", 9, SIZE)  # directly in the folder: a dog named after it
     details = DogDetails(status=DogStatus.FOUND, location="Shelter A")
-    summary, _ = _drain(reg.import_folder(folder, "per-folder", details=details))
+    summary, _ = drain(reg.import_folder(folder, "per-folder", details=details))
     assert summary.dogs_created == 4 and len(summary.imported) == 8
     dogs = {d.tag: d for d in reg.list_dogs()}
     assert set(dogs) == {"rex1", "rex2", "rex3", "dogs"}
@@ -88,7 +65,7 @@ def test_per_folder_import_makes_one_dog_per_sub_folder_and_resumes(reg, tmp_pat
     assert dogs["rex3"].location == "Shelter A"
     # A new photo in a known sub-folder joins the existing dog; nothing is duplicated.
     make_dog_photo(folder / "rex2" / "new.jpg", 2, SIZE, variant=5)
-    again, _ = _drain(reg.import_folder(folder, "per-folder"))
+    again, _ = drain(reg.import_folder(folder, "per-folder"))
     assert len(again.imported) == 1 and again.dogs_created == 0 and len(again.skipped) == 8
     assert len(reg.find_dog("rex2").photos) == 3 and reg.counts()["dogs"] == 4
     _consistent(reg)
@@ -98,7 +75,7 @@ def test_per_photo_tags_are_unique_and_take_a_prefix(reg, tmp_path):
     folder = tmp_path / "flat"
     make_dog_photo(folder / "a" / "bella.jpg", 1, SIZE)
     make_dog_photo(folder / "b" / "bella.jpg", 2, SIZE)
-    summary, _ = _drain(reg.import_folder(folder, details=DogDetails(tag="IN")))
+    summary, _ = drain(reg.import_folder(folder, details=DogDetails(tag="IN")))
     assert sorted(d.tag for d in reg.list_dogs()) == ["IN-bella", "IN-bella-2"]
     assert summary.dogs_created == 2
 
@@ -107,7 +84,7 @@ def test_duplicate_files_in_one_folder_are_stored_once(reg, tmp_path):
     folder = tmp_path / "dups"
     first = make_dog_photo(folder / "one.jpg", 1, SIZE)
     (folder / "two.jpg").write_bytes(first.read_bytes())
-    summary, _ = _drain(reg.import_folder(folder))
+    summary, _ = drain(reg.import_folder(folder))
     assert [p.name for p in summary.imported] == ["one.jpg"]
     assert summary.skipped == [(folder / "two.jpg", "same photo as one.jpg")]
 
@@ -134,7 +111,7 @@ def test_cancel_keeps_what_was_stored_and_a_rerun_completes_it(reg, tmp_path):
     assert 0 < len(summary.imported) < len(paths)
     assert reg.counts()["photos"] == len(summary.imported)
     _consistent(reg)
-    rest, _ = _drain(reg.import_folder(folder))
+    rest, _ = drain(reg.import_folder(folder))
     assert len(rest.imported) + len(summary.imported) == len(paths)
     assert reg.counts()["photos"] == len(paths)
     _consistent(reg)
@@ -155,13 +132,13 @@ def test_closing_the_generator_early_keeps_the_embedded_batch(reg, tmp_path):
 
 def test_import_needs_a_folder_and_a_known_mode(reg, tmp_path):
     with pytest.raises(InvalidInputError):
-        _drain(reg.import_folder(tmp_path / "nowhere"))
+        drain(reg.import_folder(tmp_path / "nowhere"))
     with pytest.raises(InvalidInputError, match="per-photo or per-folder"):
-        _drain(reg.import_folder(tmp_path, "per-dog"))  # type: ignore[arg-type]
+        drain(reg.import_folder(tmp_path, "per-dog"))  # type: ignore[arg-type]
 
 
 def test_an_empty_folder_imports_nothing(reg, tmp_path):
     (tmp_path / "empty").mkdir()
-    summary, progress = _drain(reg.import_folder(tmp_path / "empty"))
+    summary, progress = drain(reg.import_folder(tmp_path / "empty"))
     assert summary.total == 0 and progress[-1].message == "Done"
     assert isinstance(summary.seconds, float) and Path(tmp_path / "empty").is_dir()

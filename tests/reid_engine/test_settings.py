@@ -38,8 +38,11 @@ def test_garbage_settings_files_give_defaults(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert Settings.load(bad) == Settings()
-    bad.write_text(json.dumps({"likely_threshold": "high", "unknown": 1}))
-    assert Settings.load(bad).likely_threshold == "high" or Settings.load(bad) == Settings()
+    bad.write_text(json.dumps({"likely_threshold": "high", "possible_threshold": 1.5, "auto_crop": "yes",
+                               "device": "cpu", "unknown": 1, "format": "two"}))
+    loaded = Settings.load(bad)  # each bad value falls back to its default; the good ones stay
+    assert loaded == Settings(device="cpu")
+    assert loaded.band(0.9) == "unlikely"  # and bands work (a string threshold would raise here)
 
 
 def test_dog_scores_and_calibrated_bands():

@@ -25,11 +25,5 @@ def dog_folder(tmp_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared CPU: one intra-op thread is several times faster than two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every training test runs the tiny models on one torch thread (``tests/conftest.py``)."""
